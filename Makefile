@@ -1,0 +1,59 @@
+# blink: `make demo` runs the main job end to end, `make test` runs the whole suite.
+# Both install what they need: Debian packages (as root) and a venv built from the
+# server's own Python (/usr/bin/python3), in a directory the PostgreSQL server can read.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+SYSTEM_PYTHON := /usr/bin/python3
+STATE := $(shell $(SYSTEM_PYTHON) devenv/paths.py state-dir)
+VENV := $(STATE)/venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.blink-installed
+export BLINK_STATE_DIR := $(STATE)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean
+
+help:
+	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
+	@echo "make test   run the whole test suite on throwaway clusters"
+	@echo "make dsn    print the demo cluster's connection string;  make psql  open psql on it"
+	@echo "make stop   stop the demo cluster;  make lint  ruff + mypy"
+
+deps:
+	@bash devenv/system-deps.sh
+
+$(STAMP): pyproject.toml | deps
+	@umask 022; mkdir -p $(STATE)
+	@test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	@echo "blink: installing the Python environment in $(VENV) (log: $(STATE)/pip.log)"
+	@umask 022; { $(PY) -m pip install --upgrade pip && $(PY) -m pip install -e '.[dev]'; } \
+		> $(STATE)/pip.log 2>&1 || { tail -30 $(STATE)/pip.log; exit 1; }
+	@touch $@
+
+venv: deps $(STAMP)
+
+test: venv
+	$(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+demo: venv
+	@$(PY) -m devenv.demo
+
+dsn:
+	@$(SYSTEM_PYTHON) -m devenv.demo --dsn
+
+psql:
+	psql "$$($(SYSTEM_PYTHON) -m devenv.demo --dsn)"
+
+stop:
+	@$(SYSTEM_PYTHON) -m devenv.demo --stop
+
+lint: venv
+	$(PY) -m ruff check pyfuncs trainer devenv migrations tests
+	$(PY) -m mypy
+
+clean: stop
+	rm -rf .blink

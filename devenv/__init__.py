@@ -1,0 +1,1 @@
+"""Developer environment: where state lives, which OS user runs PostgreSQL, throwaway clusters."""

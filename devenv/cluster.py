@@ -1,0 +1,189 @@
+"""PostgreSQL clusters for tests (throwaway, testing.postgresql) and the demo (project-local).
+
+Both run the server as the unprivileged server user when we are root, preload pg_cron, and
+give the server a PYTHONPATH holding this venv's site-packages and blink's ``pyfuncs``, so
+PL/Python imports exactly the code in this checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from devenv.paths import (
+    PG_BIN,
+    REPO_ROOT,
+    as_server_user,
+    chown_to_server,
+    server_can_read,
+    state_dir,
+)
+
+INITDB_ARGS = ["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]
+
+
+def server_settings(database: str) -> dict[str, str]:
+    """Server settings every blink cluster gets: pg_cron preloaded and pointed at ``database``."""
+    return {
+        "shared_preload_libraries": "pg_cron",
+        "cron.database_name": database,
+        "cron.use_background_workers": "on",
+        "max_worker_processes": "16",
+        "listen_addresses": "127.0.0.1",
+        "fsync": "off" if database == "test" else "on",
+    }
+
+
+def server_pythonpath() -> str:
+    """PYTHONPATH for the server: pyfuncs' parent directory, then this venv's site-packages."""
+    site = sysconfig.get_paths()["purelib"]
+    if server_can_read(REPO_ROOT / "pyfuncs" / "__init__.py"):
+        source = REPO_ROOT
+    else:
+        # The checkout is private (say, under a 0700 home): give the server its own copy.
+        source = state_dir() / "pysrc"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(REPO_ROOT / "pyfuncs", source / "pyfuncs",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        os.chmod(source, 0o755)
+    if not server_can_read(Path(site)):
+        raise RuntimeError(
+            f"the PostgreSQL server user cannot read the Python environment at {site}; "
+            "build the venv with `make venv` so it lands in a directory the server can read"
+        )
+    return os.pathsep.join([str(source), site])
+
+
+def _write_wrapper(path: Path, binary: str, pythonpath: str) -> str:
+    argv = " ".join(f"'{a}'" for a in as_server_user([str(PG_BIN / binary)]))
+    path.write_text(f"#!/bin/sh\nexport PYTHONPATH='{pythonpath}'\nexec {argv} \"$@\"\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def throwaway_cluster(database: str = "test"):
+    """Start a throwaway cluster with testing.postgresql; call ``.stop()`` when done."""
+    import testing.postgresql
+
+    class _Cluster(testing.postgresql.Postgresql):
+        def initialize_database(self) -> None:
+            chown_to_server(Path(self.base_dir))  # initdb runs as the server user
+            super().initialize_database()
+
+        def cleanup(self) -> None:
+            super().cleanup()
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    base = Path(tempfile.mkdtemp(prefix="blink-test-"))
+    base.chmod(0o755)
+    wrappers = base / "bin"
+    wrappers.mkdir()
+    pythonpath = server_pythonpath()
+    settings = " ".join(f"-c {k}={v}" for k, v in server_settings(database).items())
+    return _Cluster(
+        base_dir=str(base),
+        initdb=_write_wrapper(wrappers / "initdb", "initdb", pythonpath),
+        postgres=_write_wrapper(wrappers / "postgres", "postgres", pythonpath),
+        initdb_args=" ".join(INITDB_ARGS),
+        postgres_args=f"-h 127.0.0.1 -F {settings}",
+    )
+
+
+class LocalCluster:
+    """The project-local demo cluster: created once, started or reused on demand."""
+
+    database = "blink"
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or state_dir() / "pg"
+        self.data = self.root / "data"
+        self.sockets = self.root / "sockets"
+        self.log = self.root / "server.log"
+
+    @property
+    def port(self) -> int:
+        return int((self.root / "port").read_text())
+
+    def dsn(self, user: str = "postgres", database: str | None = None) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database or self.database}"
+
+    def _run(self, argv: list[str], server_env: bool = False,
+             **kwargs) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONPATH=server_pythonpath()) if server_env else None
+        return subprocess.run(as_server_user(argv), env=env, **kwargs)
+
+    def is_running(self) -> bool:
+        if not (self.data / "PG_VERSION").exists():
+            return False
+        status = self._run([str(PG_BIN / "pg_ctl"), "status", "-D", str(self.data)],
+                           capture_output=True)
+        return status.returncode == 0
+
+    def _initialize(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self.sockets.mkdir(exist_ok=True)
+        (self.root / "port").write_text(str(_pick_port(self.root)))
+        chown_to_server(self.root)
+        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), *INITDB_ARGS],
+                  check=True, capture_output=True)
+        settings = dict(server_settings(self.database), port=str(self.port),
+                        unix_socket_directories=str(self.sockets))
+        conf = "".join(f"{k} = '{v}'\n" for k, v in settings.items())
+        self._run(["sh", "-c", f"cat >> '{self.data}/postgresql.conf'"], input=conf.encode(),
+                  check=True)
+
+    def start(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            self._initialize()
+        if not self.is_running():
+            self._run([str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(self.data),
+                       "-l", str(self.log)], server_env=True, check=True,
+                      stdout=subprocess.DEVNULL)
+        self._ensure_database()
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn(database="postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  [self.database]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def stop(self) -> bool:
+        if not self.is_running():
+            return False
+        self._run([str(PG_BIN / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)],
+                  check=True, stdout=subprocess.DEVNULL)
+        return True
+
+
+def _pick_port(root: Path) -> int:
+    """A stable port per checkout (so the DSN does not change), or any free one if taken."""
+    preferred = 20000 + int(hashlib.sha256(str(root).encode()).hexdigest(), 16) % 10000
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return s.getsockname()[1]
+            except OSError:
+                continue
+    raise RuntimeError("no free TCP port on 127.0.0.1")
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,76 @@
+"""Turning a feature document (a JSON object) into the model's ordered feature vector."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyfuncs.errors import FeatureError
+
+MISSING = math.nan
+
+
+def parse_document(text: str) -> dict[str, Any]:
+    """Parse a JSON object; jsonb from the server is always valid JSON, so only check the type."""
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise FeatureError(f"a feature document must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def feature_value(name: str, value: Any, where: str) -> float:
+    """One feature's value as a float; None means missing. Anything else non-finite is an error."""
+    if value is None:
+        return MISSING
+    # bool is an int subclass in Python; true/false are not numbers to a credit model.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FeatureError(
+            f'feature "{name}" {where} must be a number or null, '
+            f"got {_json_type(value)} {json.dumps(value)[:60]}"
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise FeatureError(f'feature "{name}" {where} must be finite, got {value!r}')
+    return number
+
+
+def to_vector(
+    doc: Mapping[str, Any],
+    feature_names: Sequence[str],
+    *,
+    allow_unknown: bool,
+    where: str,
+) -> list[float]:
+    """Order ``doc``'s values as ``feature_names``; absent features are missing (NaN).
+
+    ``allow_unknown`` is true for stored snapshots (a feature store may carry more features
+    than one model uses) and false for ad-hoc documents, where an unknown name is most
+    likely a typo that would silently score as missing.
+    """
+    if not allow_unknown:
+        known = set(feature_names)
+        unknown = sorted(k for k in doc if k not in known)
+        if unknown:
+            raise FeatureError(
+                f'unknown feature "{unknown[0]}" {where}'
+                + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                hint="The champion model uses: " + ", ".join(feature_names),
+            )
+    return [feature_value(name, doc.get(name), where) for name in feature_names]
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

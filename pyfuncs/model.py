@@ -1,0 +1,85 @@
+"""A loaded model: its features, decision policy and predictor, ready to score."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyfuncs.decision import DecisionPolicy
+from pyfuncs.errors import ArtifactIntegrityError
+from pyfuncs.predictor import BoosterPredictor, CompiledPredictor
+
+
+@dataclass
+class LoadedModel:
+    """One ``blink_models`` row, loaded. ``compiled`` is None when the library cannot load."""
+
+    id: int
+    version: str
+    feature_names: list[str]
+    policy: DecisionPolicy
+    compiled: CompiledPredictor | None
+    fetch_model_text: Callable[[], str]
+    _booster: BoosterPredictor | None = field(default=None, repr=False)
+
+    @property
+    def booster(self) -> BoosterPredictor:
+        """LightGBM's predictor, built from the model text on first use."""
+        if self._booster is None:
+            self._booster = BoosterPredictor(self.fetch_model_text())
+        return self._booster
+
+    @property
+    def engine(self) -> str:
+        return "compiled" if self.compiled is not None else "lightgbm"
+
+    def predict_row(self, values: Sequence[float]) -> float:
+        if self.compiled is not None:
+            probability = self.compiled.predict_row(values)
+            if probability is not None:
+                return probability
+        return self.booster.predict_row(values)
+
+    def predict_matrix(self, matrix: Any) -> Any:
+        if self.compiled is None:
+            return self.booster.predict_matrix(matrix)
+        probabilities, buggy = self.compiled.predict_matrix(matrix)
+        if buggy.any():
+            probabilities[buggy] = self.booster.predict_matrix(matrix[buggy])
+        return probabilities
+
+
+def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
+               warn: Callable[[str], None]) -> LoadedModel:
+    """Build a LoadedModel from a ``blink_models`` row (without its model text).
+
+    A library whose hash does not match is refused outright (never executed, never
+    replaced by the fallback: the row itself is suspect). A library that merely cannot be
+    loaded here (another architecture or libc) falls back to LightGBM with a warning.
+    """
+    feature_names = list(row["feature_names"])
+    policy = DecisionPolicy.from_model(row["decision_threshold"], json.loads(row["risk_bands"]))
+    compiled: CompiledPredictor | None
+    try:
+        compiled = CompiledPredictor(
+            bytes(row["compiled_lib"]), row["compiled_lib_sha256"], len(feature_names)
+        )
+    except ArtifactIntegrityError as exc:
+        raise ArtifactIntegrityError(f"model {row['id']} ({row['version']}): {exc}") from None
+    except OSError as exc:
+        warn(
+            f"blink: model {row['id']} ({row['version']}): compiled library cannot be loaded "
+            f"on this server ({exc}); scoring with LightGBM from the model text instead "
+            "(slower, same predictions)"
+        )
+        compiled = None
+    return LoadedModel(
+        id=int(row["id"]),
+        version=row["version"],
+        feature_names=feature_names,
+        policy=policy,
+        compiled=compiled,
+        fetch_model_text=fetch_model_text,
+    )

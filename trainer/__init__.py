@@ -1,0 +1,1 @@
+"""External trainer: builds LightGBM models, compiles them with TL2cgen, writes blink_models."""
