@@ -12,7 +12,7 @@ STAMP := $(VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train bench
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -50,6 +50,12 @@ psql:
 
 stop:
 	@$(SYSTEM_PYTHON) -m devenv.demo --stop
+
+train: venv
+	$(PY) -m trainer $(ARGS)
+
+bench: venv
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 lint: venv
 	$(PY) -m ruff check pyfuncs trainer devenv migrations tests
