@@ -60,4 +60,4 @@ COMMENT ON FUNCTION public.blink_champion() IS
 REVOKE ALL ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),
     public.blink_decide(text), public.blink_champion() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),
-    public.blink_decide(text), public.blink_champion() TO blink_app;
+    public.blink_decide(text), public.blink_champion() TO blink_app, blink_trainer;

@@ -134,18 +134,13 @@ COMMENT ON FUNCTION blink.check_model_row() IS 'Trigger: verifies the artifact h
 
 CREATE TRIGGER blink_models_check BEFORE INSERT ON blink.blink_models
     FOR EACH ROW EXECUTE FUNCTION blink.check_model_row();
-CREATE TRIGGER blink_models_immutable BEFORE UPDATE OR DELETE ON blink.blink_models
-    FOR EACH ROW EXECUTE FUNCTION blink.refuse_change();
-CREATE TRIGGER blink_deployments_append_only BEFORE UPDATE OR DELETE ON blink.blink_deployments
-    FOR EACH ROW EXECUTE FUNCTION blink.refuse_change();
-CREATE TRIGGER risk_score_audits_append_only BEFORE UPDATE OR DELETE ON blink.risk_score_audits
-    FOR EACH ROW EXECUTE FUNCTION blink.refuse_change();
-CREATE TRIGGER blink_models_no_truncate BEFORE TRUNCATE ON blink.blink_models
+-- Statement-level, so they fire even when no row matches (and on TRUNCATE).
+CREATE TRIGGER blink_models_immutable BEFORE UPDATE OR DELETE OR TRUNCATE ON blink.blink_models
     FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
-CREATE TRIGGER blink_deployments_no_truncate BEFORE TRUNCATE ON blink.blink_deployments
-    FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
-CREATE TRIGGER risk_score_audits_no_truncate BEFORE TRUNCATE ON blink.risk_score_audits
-    FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+CREATE TRIGGER blink_deployments_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON blink.blink_deployments FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+CREATE TRIGGER risk_score_audits_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON blink.risk_score_audits FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 
 -- Privileges. Scoring runs as the functions' owner, so blink_app needs no table access.
 REVOKE ALL ON SCHEMA blink FROM PUBLIC;
@@ -170,7 +165,7 @@ BEGIN
     FOREACH r IN ARRAY ARRAY['blink_app', 'blink_trainer'] LOOP
         BEGIN
             EXECUTE format('DROP ROLE IF EXISTS %I', r);
-        EXCEPTION WHEN dependent_objects_still_referenced THEN
+        EXCEPTION WHEN SQLSTATE '2BP01' THEN
             RAISE NOTICE 'blink: role % kept: other databases still use it', r;
         END;
     END LOOP;

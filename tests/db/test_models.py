@@ -1,0 +1,152 @@
+"""Champion reload in open sessions, promotion/rollback history, fallback and artifact integrity."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+
+from pyfuncs.predictor import sha256_hex
+from tests.conftest import APP_USER, TRAINER_USER
+from tests.db.helpers import insert_snapshots, install
+from tests.unit.test_predictor import aarch64_copy
+from trainer import registry
+
+
+@pytest.fixture
+def users_db(db, model_a):
+    with db.connect() as conn:
+        insert_snapshots(conn, model_a.population.user_ids[:50],
+                         model_a.population.documents()[:50])
+    return db
+
+
+def scores(conn, n=20):
+    return np.array([conn.execute("SELECT blink_score(%s)", [f"user-{i}"]).fetchone()[0]
+                     for i in range(n)])
+
+
+def test_promotion_reaches_an_already_open_session(users_db, model_a, model_b):
+    features = model_a.population.features[:20]
+    with users_db.connect() as owner:
+        install(owner, model_a.artifact)
+    with users_db.connect(APP_USER) as app:
+        assert np.abs(scores(app) - model_a.predict(features)).max() <= 1e-9
+        with users_db.connect(TRAINER_USER) as trainer:  # another session promotes
+            model_b_id = install(trainer, model_b.artifact)
+        # Same connection, next statement: the new champion, no reconnect.
+        assert np.abs(scores(app) - model_b.predict(features)).max() <= 1e-9
+        assert app.execute("SELECT model_id FROM blink_decide('user-1')").fetchone()[0] \
+            == model_b_id
+        with users_db.connect(TRAINER_USER) as trainer:
+            trainer.execute("SELECT blink_rollback('model b misbehaves')")
+        assert np.abs(scores(app) - model_a.predict(features)).max() <= 1e-9
+
+
+def test_uncommitted_promotion_is_not_visible(users_db, model_a, model_b):
+    with users_db.connect() as owner:
+        install(owner, model_a.artifact)
+        model_b_id = install(owner, model_b.artifact, promote=False)
+    features = model_a.population.features[:5]
+    with users_db.connect(APP_USER) as app, users_db.connect(TRAINER_USER,
+                                                             autocommit=False) as trainer:
+        trainer.execute("SELECT blink_promote(%s, 'pending')", [model_b_id])
+        assert np.abs(scores(app, 5) - model_a.predict(features)).max() <= 1e-9
+        trainer.commit()
+        assert np.abs(scores(app, 5) - model_b.predict(features)).max() <= 1e-9
+
+
+def test_rollback_walks_back_the_promotion_stack(db, model_a, model_b):
+    with db.connect() as conn:
+        a = install(conn, model_a.artifact, promote=False)
+        b = install(conn, model_b.artifact, promote=False)
+
+        def promote(mid):
+            conn.execute("SELECT blink_promote(%s, 'test')", [mid])
+
+        def rollback():
+            return conn.execute("SELECT model_id FROM blink_rollback('test')").fetchone()[0]
+
+        promote(a), promote(b), promote(a)          # history: a, b, a
+        assert rollback() == b                      # back to b
+        assert rollback() == a                      # back to the first a
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                           match="nothing to roll back to"):
+            rollback()
+        history = conn.execute(
+            "SELECT model_id, action FROM blink.blink_deployments ORDER BY id").fetchall()
+        assert history == [(a, "promote"), (b, "promote"), (a, "promote"),
+                           (b, "rollback"), (a, "rollback")]
+
+
+def test_promote_refuses_unknown_and_current_champion(db, model_a):
+    with db.connect() as conn:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="no champion"):
+            conn.execute("SELECT blink_rollback()")
+        a = install(conn, model_a.artifact)
+        with pytest.raises(psycopg.errors.NoDataFound, match="no model with id 999"):
+            conn.execute("SELECT blink_promote(999)")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="already the champion"):
+            conn.execute("SELECT blink_promote(%s)", [a])
+        deployed_by, reason = conn.execute(
+            "SELECT deployed_by, reason FROM blink.blink_deployments").fetchone()
+    assert (deployed_by, reason) == ("postgres", "test")
+
+
+def test_library_that_cannot_load_falls_back_with_a_warning(users_db, model_a):
+    foreign = aarch64_copy(model_a.artifact.compiled_lib)
+    artifact = model_a.artifact.__class__(**{
+        **model_a.artifact.__dict__, "version": "foreign-arch", "compiled_lib": foreign,
+        "compiled_lib_sha256": sha256_hex(foreign), "compiled_platform": "aarch64-linux-glibc2.36"})
+    with users_db.connect() as owner:
+        install(owner, artifact)
+    notices = []
+    with users_db.connect(APP_USER) as app:
+        app.add_notice_handler(lambda diag: notices.append((diag.severity, diag.message_primary)))
+        got = scores(app)
+    assert np.abs(got - model_a.predict(model_a.population.features[:20])).max() <= 1e-9
+    warnings = [m for s, m in notices if s == "WARNING"]
+    assert len(warnings) == 1  # once per session, at load, not per call
+    assert "cannot be loaded" in warnings[0] and "LightGBM" in warnings[0]
+
+
+def test_tampered_library_is_never_executed(users_db, model_a):
+    with users_db.connect() as owner:
+        model_id = install(owner, model_a.artifact)
+        # Only a superuser bypassing the guards can do this; blink must still refuse it.
+        owner.execute("ALTER TABLE blink.blink_models DISABLE TRIGGER blink_models_immutable")
+        owner.execute("UPDATE blink.blink_models SET compiled_lib = compiled_lib || '\\x00'::bytea"
+                      " WHERE id = %s", [model_id])
+        owner.execute("ALTER TABLE blink.blink_models ENABLE TRIGGER blink_models_immutable")
+    with users_db.connect(APP_USER) as app:
+        with pytest.raises(psycopg.errors.DataCorrupted, match="sha256 mismatch") as info:
+            app.execute("SELECT blink_score('user-1')")
+    assert f"model {model_id}" in str(info.value)
+
+
+def test_models_and_history_are_immutable(db, model_a):
+    with db.connect() as conn:
+        model_id = install(conn, model_a.artifact)
+        for sql in ("UPDATE blink.blink_models SET decision_threshold = 0.9",
+                    "DELETE FROM blink.blink_models",
+                    "TRUNCATE blink.blink_models CASCADE",
+                    "UPDATE blink.blink_deployments SET reason = 'x'",
+                    "DELETE FROM blink.blink_deployments",
+                    "DELETE FROM blink.risk_score_audits"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="immutable"):
+                conn.execute(sql)
+        assert conn.execute("SELECT count(*) FROM blink.blink_models WHERE id = %s",
+                            [model_id]).fetchone()[0] == 1
+
+
+def test_insert_checks_hash_and_feature_names(db, model_a):
+    bad_hash = model_a.artifact.__class__(**{**model_a.artifact.__dict__, "version": "bad-hash",
+                                             "compiled_lib_sha256": "0" * 64})
+    dup = model_a.artifact.__class__(**{**model_a.artifact.__dict__, "version": "dup",
+                                        "feature_names": ["a", "a", "b", "c", "d", "e", "f"]})
+    with db.connect() as conn:
+        with pytest.raises(psycopg.errors.DataCorrupted, match="does not match"):
+            registry.insert_model(conn, bad_hash)
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="distinct"):
+            registry.insert_model(conn, dup)
+        assert conn.execute("SELECT count(*) FROM blink.blink_models").fetchone()[0] == 0

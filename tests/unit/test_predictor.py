@@ -1,0 +1,130 @@
+"""The compiled predictor against LightGBM's own predictions, and its safety checks."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from pyfuncs import predictor
+from pyfuncs.cache import ModelCache
+from pyfuncs.errors import ArtifactIntegrityError
+from pyfuncs.model import load_model
+from pyfuncs.predictor import CompiledPredictor
+
+
+def model_row(artifact, **overrides):
+    row = {
+        "id": 1, "version": artifact.version, "feature_names": artifact.feature_names,
+        "compiled_lib": artifact.compiled_lib, "compiled_lib_sha256": artifact.compiled_lib_sha256,
+        "decision_threshold": artifact.decision_threshold,
+        "risk_bands": artifact.row()["risk_bands"],
+    }
+    row.update(overrides)
+    return row
+
+
+def bug_value() -> float:
+    """A finite double whose low 4 bytes are 0xFFFFFFFF (TL2cgen reads it as missing)."""
+    return struct.unpack("<d", struct.pack("<Q", 0x40A3880000000000 | 0xFFFFFFFF))[0]
+
+
+@pytest.fixture(scope="module")
+def compiled(model_a):
+    a = model_a.artifact
+    return CompiledPredictor(a.compiled_lib, a.compiled_lib_sha256, len(a.feature_names))
+
+
+def test_single_rows_match_lightgbm(compiled, model_a):
+    matrix = model_a.population.features[:500]
+    expected = model_a.predict(matrix)
+    got = np.array([compiled.predict_row(list(row)) for row in matrix])
+    assert np.isnan(matrix).any()
+    assert np.abs(got - expected).max() <= 1e-12
+
+
+def test_matrix_matches_lightgbm(compiled, model_a):
+    matrix = model_a.population.features
+    got, buggy = compiled.predict_matrix(matrix)
+    assert not buggy.any()
+    assert np.abs(got - model_a.predict(matrix)).max() <= 1e-12
+
+
+def test_values_that_look_missing_to_tl2cgen_are_scored_by_lightgbm(model_a):
+    value = bug_value()
+    assert np.isfinite(value)
+    warnings = []
+    model = load_model(model_row(model_a.artifact), lambda: model_a.artifact.model_text,
+                       warnings.append)
+    # Find a feature where reading the value as missing changes the score, so the test bites.
+    for column in range(len(model.feature_names)):
+        row = model_a.population.features[:1].copy()
+        row[0, column] = value
+        expected = model_a.predict(row)[0]
+        missing = row.copy()
+        missing[0, column] = np.nan
+        if abs(model_a.predict(missing)[0] - expected) > 1e-9:
+            break
+    else:
+        pytest.fail("no feature where missing and the value score differently")
+    assert model.compiled.predict_row(list(row[0])) is None
+    assert model.predict_row(list(row[0])) == pytest.approx(expected, abs=1e-12)
+    batch = np.vstack([model_a.population.features[:3], row])
+    assert np.abs(model.predict_matrix(batch) - model_a.predict(batch)).max() <= 1e-12
+    assert warnings == []
+
+
+def test_hash_mismatch_is_refused_before_loading(model_a, monkeypatch):
+    loaded = []
+    monkeypatch.setattr(predictor, "_load_library", lambda data: loaded.append(data))
+    lib = bytearray(model_a.artifact.compiled_lib)
+    lib[len(lib) // 2] ^= 0xFF
+    tampered = bytes(lib)
+    with pytest.raises(ArtifactIntegrityError, match="sha256 mismatch"):
+        CompiledPredictor(tampered, model_a.artifact.compiled_lib_sha256, 7)
+    with pytest.raises(ArtifactIntegrityError):
+        load_model(model_row(model_a.artifact, compiled_lib=tampered), lambda: "", print)
+    assert loaded == []
+
+
+def test_feature_count_must_match_the_library(model_a):
+    a = model_a.artifact
+    with pytest.raises(ArtifactIntegrityError, match="expects 7 features"):
+        CompiledPredictor(a.compiled_lib, a.compiled_lib_sha256, 8)
+
+
+def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a):
+    foreign = aarch64_copy(model_a.artifact.compiled_lib)
+    warnings = []
+    row = model_row(model_a.artifact, compiled_lib=foreign,
+                    compiled_lib_sha256=predictor.sha256_hex(foreign))
+    model = load_model(row, lambda: model_a.artifact.model_text, warnings.append)
+    assert model.engine == "lightgbm"
+    assert len(warnings) == 1 and "cannot be loaded" in warnings[0]
+    matrix = model_a.population.features[:200]
+    got = [model.predict_row(list(r)) for r in matrix]
+    assert np.abs(np.array(got) - model_a.predict(matrix)).max() <= 1e-12
+
+
+def aarch64_copy(library: bytes) -> bytes:
+    """The same ELF library relabelled for AArch64: what a foreign-architecture build looks like."""
+    data = bytearray(library)
+    assert data[:4] == b"\x7fELF"
+    data[18:20] = (183).to_bytes(2, "little")  # e_machine = EM_AARCH64
+    return bytes(data)
+
+
+def test_cache_reuses_and_evicts_oldest():
+    loads = []
+
+    def load(model_id):
+        loads.append(model_id)
+        return f"model-{model_id}"
+
+    cache = ModelCache(capacity=2)
+    assert cache.get(1, load) == "model-1"
+    assert cache.get(1, load) == "model-1"
+    cache.get(2, load)
+    cache.get(1, load)  # 1 is now the most recent
+    cache.get(3, load)  # evicts 2
+    assert 2 not in cache and 1 in cache and 3 in cache
+    assert loads == [1, 2, 3]
