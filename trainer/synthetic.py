@@ -10,6 +10,8 @@ buffer, so a tree model has a real, learnable signal. About 3% of values are mis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -79,3 +81,136 @@ def generate(n_users: int, seed: int = 7, drift: float = 0.0, prefix: str = "use
     outcome = (rng.random(n_users) < probability).astype(int)
     user_ids = [f"{prefix}{i}" for i in range(n_users)]
     return Population(user_ids, matrix, probability, outcome)
+
+
+# --- Histories: snapshots over time and advances with outcomes (for training) ---------------
+
+ADVANCE_TERM_DAYS = 14  # a cash advance is due two weeks after it is issued
+
+
+@dataclass
+class History:
+    """Weekly snapshots per user and the advances they took, oldest first.
+
+    ``snapshots``: (user_id, snapshot_at, features document; a missing value is an absent key).
+    ``outcomes``: dicts with user_id, issued_at, due_at, outcome, observed_at and the true
+    ``probability`` the outcome was drawn from (not stored in the database).
+    """
+
+    snapshots: list[tuple[str, datetime, dict[str, float]]]
+    outcomes: list[dict[str, Any]]
+    drift_at: datetime | None
+
+    @property
+    def default_rate(self) -> float:
+        bad = sum(o["outcome"] != "repaid" for o in self.outcomes)
+        return bad / max(1, len(self.outcomes))
+
+
+def _evolve(base: np.ndarray, rng: np.random.Generator, shift: np.ndarray) -> np.ndarray:
+    """One week's features from each user's base profile; ``shift`` (0/1 per row) is drift."""
+    n = len(base)
+    paycheck = base[:, 0] * rng.lognormal(0, 0.05, n) * np.exp(-0.3 * shift)
+    volatility = np.clip(base[:, 6] + rng.normal(0, 0.03, n) + 0.15 * shift, 0, 1)
+    debt_load = base[:, 4] * rng.lognormal(0, 0.1, n) * (1 + 0.3 * shift)
+    buffer = np.clip(base[:, 5] * rng.lognormal(0, 0.15, n) * (1 - 0.3 * shift), 0, 7)
+    balance = base[:, 2] * rng.lognormal(0, 0.2, n) - 200 * shift
+    overdrafts = rng.poisson(0.3 + 2.5 * np.exp(-buffer))
+    transactions = rng.poisson(60 + 40 * volatility + paycheck / 100)
+    return np.column_stack(
+        [paycheck, overdrafts, balance, transactions, debt_load, buffer, volatility]
+    ).round(4)
+
+
+def generate_history(
+    n_users: int,
+    *,
+    start: datetime,
+    weeks: int = 20,
+    seed: int = 7,
+    advance_rate: float = 0.35,
+    drift_at: datetime | None = None,
+    drift: float = 1.0,
+    prefix: str = "user-",
+) -> History:
+    """A reproducible history: weekly snapshots for each user, advances and their outcomes.
+
+    The story: every user has a base profile (as in :func:`generate`); each week a snapshot
+    re-draws counts and jitters amounts around it. In any week a user takes an advance with
+    probability ``advance_rate``, at a random time; its probability of default is
+    :func:`default_probability` of the user's latest snapshot strictly before the advance
+    (what a lender could have known). A bad advance is 'defaulted' (60%) or 'delinquent',
+    observed 1-10 days after the due date; a good one is 'repaid' by its due date. From
+    ``drift_at`` on, snapshots shift by ``drift`` (less income, more volatility and debt, a
+    thinner buffer) and the default log-odds rise by 0.4 * ``drift``: a drift for
+    monitoring to find, and a reason to retrain.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    rng = np.random.default_rng(seed)
+    base = generate_features(n_users, rng)
+    base = np.where(np.isnan(base), np.nanmedian(base, axis=0), base)
+    user_ids = [f"{prefix}{i}" for i in range(n_users)]
+    week = timedelta(days=7)
+    snap_times: list[np.ndarray] = []  # per week: seconds from start, per user
+    snap_values: list[np.ndarray] = []
+    for w in range(weeks):
+        offsets = w * week.total_seconds() + rng.uniform(0, week.total_seconds(), n_users)
+        offsets = offsets.round()
+        shifted = np.array([_is_drifted(start, s, drift_at) for s in offsets], dtype=float)
+        values = _evolve(base, rng, shifted * drift)
+        values[rng.random(values.shape) < 0.03] = np.nan
+        snap_times.append(offsets)
+        snap_values.append(values)
+    times = np.column_stack(snap_times)  # (n_users, weeks), increasing along weeks
+
+    issued: list[tuple[int, float]] = []
+    for w in range(weeks):
+        takes = rng.random(n_users) < advance_rate
+        at = (w * week.total_seconds() + rng.uniform(0, week.total_seconds(), n_users)).round()
+        issued.extend((u, at[u]) for u in np.flatnonzero(takes))
+    issued.sort(key=lambda item: (item[1], item[0]))
+
+    prior_rows = []
+    for u, at in issued:
+        # Latest snapshot strictly before issue time (the same rule the trainer applies).
+        k = int(np.searchsorted(times[u], at, side="left")) - 1
+        prior_rows.append(snap_values[k][u] if k >= 0 else np.full(len(FEATURES), np.nan))
+    matrix = np.array(prior_rows).reshape(-1, len(FEATURES))
+    probability = default_probability(matrix) if len(matrix) else np.zeros(0)
+    drifted = np.array([_is_drifted(start, at, drift_at) for _, at in issued], dtype=float)
+    logit = np.log(probability / (1 - probability)) + 0.4 * drift * drifted
+    probability = 1 / (1 + np.exp(-logit))
+    bad = rng.random(len(issued)) < probability
+    defaulted = rng.random(len(issued)) < 0.6
+    late_days = rng.uniform(1, 10, len(issued))
+    early_days = rng.uniform(0, 3, len(issued))
+
+    outcomes = []
+    for i, (u, at) in enumerate(issued):
+        issued_at = start + timedelta(seconds=float(at))
+        due_at = issued_at + timedelta(days=ADVANCE_TERM_DAYS)
+        if bad[i]:
+            outcome = "defaulted" if defaulted[i] else "delinquent"
+            observed_at = due_at + timedelta(days=float(late_days[i]))
+        else:
+            outcome = "repaid"
+            observed_at = due_at - timedelta(days=float(early_days[i]))
+        outcomes.append({
+            "user_id": user_ids[u], "issued_at": issued_at, "due_at": due_at,
+            "outcome": outcome, "observed_at": observed_at,
+            "probability": float(probability[i]),
+        })
+
+    snapshots = []
+    for w in range(weeks):
+        for u in range(n_users):
+            doc = {name: float(v) for name, v in zip(FEATURES, snap_values[w][u])
+                   if not np.isnan(v)}
+            snapshots.append((user_ids[u], start + timedelta(seconds=float(times[u, w])), doc))
+    snapshots.sort(key=lambda s: (s[1], s[0]))
+    return History(snapshots, outcomes, drift_at)
+
+
+def _is_drifted(start: datetime, offset_seconds: float, drift_at: datetime | None) -> bool:
+    return drift_at is not None and start + timedelta(seconds=float(offset_seconds)) >= drift_at
