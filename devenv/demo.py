@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from devenv.cluster import LocalCluster
 from devenv.paths import REPO_ROOT
@@ -47,11 +46,11 @@ def load_population(conn, population) -> int:
     """Insert one snapshot per user unless the demo data is already there."""
     from psycopg.types.json import Jsonb
 
-    if conn.execute("SELECT EXISTS (SELECT FROM blink.feature_store_snapshots)").fetchone()[0]:
+    if conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone() != (0,):
         return 0
     with conn.cursor() as cur:
         with cur.copy("COPY blink.feature_store_snapshots (user_id, features) FROM STDIN") as copy:
-            for user_id, doc in zip(population.user_ids, population.documents()):
+            for user_id, doc in zip(population.user_ids, population.documents(), strict=True):
                 copy.write_row([user_id, Jsonb(doc)])
     return len(population.user_ids)
 
@@ -95,10 +94,10 @@ def score_table(cluster: LocalCluster, population, booster, count: int = 8) -> l
         for i in picks:
             uid = population.user_ids[i]
             start = time.perf_counter()
-            probability = app.execute("SELECT blink_score(%s)", [uid]).fetchone()[0]
+            (probability,) = app.execute("SELECT blink_score(%s)", [uid]).fetchone() or (None,)
             latency_ms = (time.perf_counter() - start) * 1000
             decision, band = app.execute(
-                "SELECT decision, risk_band FROM blink_decide(%s)", [uid]).fetchone()
+                "SELECT decision, risk_band FROM blink_decide(%s)", [uid]).fetchone() or ("", "")
             expected = booster.predict(population.features[i : i + 1], num_threads=1)[0]
             lines.append(f"{uid:<12}{probability:>14.6f}{expected:>14.6f}  {decision:<9}"
                          f"{band:<5}{latency_ms:>8.2f}ms")

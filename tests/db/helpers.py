@@ -16,7 +16,7 @@ def insert_snapshots(conn: psycopg.Connection, user_ids: Sequence[str],
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO blink.feature_store_snapshots (user_id, features) VALUES (%s, %s)",
-            [(u, Jsonb(d)) for u, d in zip(user_ids, documents)],
+            [(u, Jsonb(d)) for u, d in zip(user_ids, documents, strict=True)],
         )
 
 

@@ -86,7 +86,8 @@ def test_promote_refuses_unknown_and_current_champion(db, model_a):
         a = install(conn, model_a.artifact)
         with pytest.raises(psycopg.errors.NoDataFound, match="no model with id 999"):
             conn.execute("SELECT blink_promote(999)")
-        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="already the champion"):
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                           match="already the champion"):
             conn.execute("SELECT blink_promote(%s)", [a])
         deployed_by, reason = conn.execute(
             "SELECT deployed_by, reason FROM blink.blink_deployments").fetchone()
