@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,22 @@ def as_server_user(argv: list[str]) -> list[str]:
 
 def server_can_read(path: Path) -> bool:
     """True when the server user can read ``path`` (and traverse every directory above it)."""
-    if server_user() is None:
+    user = server_user()
+    if user is None:
         return os.access(path, os.R_OK)
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        # Before the Debian package has created the user: judge by the "other" permission bits.
+        return _world_readable(path)
     return subprocess.run(as_server_user(["test", "-r", str(path)])).returncode == 0
+
+
+def _world_readable(path: Path) -> bool:
+    path = path.resolve()
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        return False
+    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in path.parents)
 
 
 def state_dir() -> Path:
