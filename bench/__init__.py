@@ -1,0 +1,1 @@
+"""`make bench`: blink's in-database scoring measured against its references, in one run."""

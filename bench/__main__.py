@@ -1,0 +1,95 @@
+"""`python -m bench [--quick] [--out DIR]`: run every measurement, print a table, save files."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import config as bench_config
+from bench import latency, lifecycle, report, throughput
+from bench.environment import prepare
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    """CPU model, cores, memory and OS: where the figures came from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kib / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        memory = "?"
+    return f"{cpu}, {os.cpu_count()} cores, {memory} RAM, {platform.system()} {platform.release()}"
+
+
+def versions(env: Any) -> dict[str, str]:
+    with env.connect() as conn:
+        server = conn.execute("SHOW server_version").fetchone()[0]
+    return {"postgresql": server, "python": platform.python_version(),
+            **env.artifact.library_versions}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, one second per latency point (a smoke run)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="directory for <timestamp>.json and <timestamp>.png")
+    args = parser.parse_args(argv)
+    cfg = bench_config.quick() if args.quick else bench_config.full()
+    started = time.perf_counter()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    env = prepare(cfg, log)
+    try:
+        results: dict[str, Any] = {
+            "meta": {
+                "timestamp": stamp,
+                "quick": cfg.quick,
+                "command": "make bench" + (" QUICK=1" if cfg.quick else ""),
+                "machine": machine(),
+                "versions": versions(env),
+            },
+            "config": cfg.as_dict(),
+            "setup": {**env.timings, "features": len(env.artifact.feature_names),
+                      "model_id": env.model_id},
+        }
+        results["latency"] = latency.measure(env, cfg, log)
+        log("cold start")
+        results["cold_start"] = lifecycle.cold_start(env, cfg.cold_start_repeats)
+        log("model reload")
+        results["reload"] = lifecycle.reload(env, cfg.reload_repeats)
+        log(f"batch throughput over {cfg.batch_users:,} users")
+        results["batch"] = throughput.batch(env, min(cfg.batch_users, env.n_users))
+        log(f"explanations over {cfg.explain_users:,} users")
+        results["explanations"] = throughput.explanations(env, min(cfg.explain_users, env.n_users))
+    finally:
+        env.close()
+    results["targets"] = report.targets(results)
+    results["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results = {key: results[key] for key in report.RESULT_KEYS}
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path, png_path = args.out / f"{stamp}.json", args.out / f"{stamp}.png"
+    report.write_json(results, json_path)
+    report.write_chart(results, png_path)
+    print(report.table(results))
+    print(f"\nwrote {json_path} and {png_path} in {results['meta']['elapsed_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Sizes and durations of a benchmark run: the full run and the quick one (``--quick``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything that sets how big and how long a run is.
+
+    Every loop in the benchmark is bounded by these numbers (a count and a duration), so a
+    run cannot spin forever on a slow or busy machine.
+    """
+
+    quick: bool
+    n_users: int  # synthetic users loaded into the feature store (one snapshot each)
+    train_users: int  # of which the model is trained on the first ``train_users``
+    trees: int
+    leaves: int
+    seed: int = 20261121
+    concurrency: tuple[int, ...] = (1, 4, 16)
+    latency_seconds: float = 8.0  # per (target, concurrency) run
+    latency_max_requests: int = 200_000  # per run, across clients (Python clients' bound)
+    warmup_requests: int = 3  # per client connection, discarded (first call loads the model)
+    batch_users: int = 100_000  # users rescored in one statement
+    explain_users: int = 2_000
+    cold_start_repeats: int = 10
+    reload_repeats: int = 5
+    timeout_seconds: float = 300.0  # hard bound on any one subprocess (pgbench, uvicorn start)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["concurrency"] = list(self.concurrency)
+        return values
+
+
+def full() -> BenchConfig:
+    """The reference run: DESIGN.md's model shape (400 trees x 31 leaves), 100,000 users."""
+    return BenchConfig(quick=False, n_users=100_000, train_users=30_000, trees=400, leaves=31)
+
+
+def quick() -> BenchConfig:
+    """A smoke run in well under a minute: tiny model, few users, one second per point."""
+    return BenchConfig(
+        quick=True,
+        n_users=2_000,
+        train_users=2_000,
+        trees=20,
+        leaves=15,
+        latency_seconds=1.0,
+        latency_max_requests=5_000,
+        warmup_requests=1,
+        batch_users=2_000,
+        explain_users=100,
+        cold_start_repeats=2,
+        reload_repeats=2,
+        timeout_seconds=60.0,
+    )

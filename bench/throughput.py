@@ -1,0 +1,141 @@
+"""Batch throughput (rows/s) in the database against the compiled kernel and LightGBM.
+
+References run in this process on the same in-memory float64 matrix of the same users:
+
+* the raw kernel: TL2cgen's own batch predictor over the compiled library, one thread;
+* blink's ctypes path (``CompiledPredictor.predict_matrix``, what pyfuncs calls per batch);
+* LightGBM ``predict`` and ``pred_contrib`` (exact TreeSHAP), one thread.
+
+In the database, as the application role, over the same users: every rescoring entry point
+that exists in this checkout (looked up in ``pg_proc``), plus ``blink_score`` per row in one
+statement, which the core alone provides.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from bench.environment import APP_ROLE, Environment
+from bench.stats import ratio, rows_per_s
+
+
+def best_seconds(run: Callable[[], Any], *, min_total: float = 0.5, max_repeats: int = 5) -> float:
+    """Median wall time of ``run`` over up to ``max_repeats`` runs (stop after ``min_total`` s)."""
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < max_repeats and (spent < min_total or len(times) < 1):
+        start = time.perf_counter()
+        run()
+        elapsed = time.perf_counter() - start
+        times.append(elapsed)
+        spent += elapsed
+    return statistics.median(times)
+
+
+def _kernel_predictor(library: bytes, workdir: Path) -> Any:
+    import tl2cgen
+
+    path = workdir / "bench-model.so"
+    path.write_bytes(library)
+    return tl2cgen.Predictor(str(path), nthread=1)
+
+
+def references(env: Environment, rows: int) -> dict[str, Any]:
+    """rows/s of the in-process predictors on the first ``rows`` users' matrix."""
+    import tl2cgen
+
+    from pyfuncs.predictor import CompiledPredictor
+
+    matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
+    art = env.artifact
+    with tempfile.TemporaryDirectory(prefix="blink-kernel-") as tmp:
+        kernel = _kernel_predictor(art.compiled_lib, Path(tmp))
+        dmat = tl2cgen.DMatrix(matrix, dtype="float64")
+        kernel_s = best_seconds(lambda: kernel.predict(dmat))
+        kernel_out = np.asarray(kernel.predict(dmat)).reshape(-1)
+    compiled = CompiledPredictor(art.compiled_lib, art.compiled_lib_sha256, len(art.feature_names))
+    ctypes_s = best_seconds(lambda: compiled.predict_matrix(matrix))
+    lgbm_s = best_seconds(lambda: env.booster.predict(matrix, num_threads=1))
+    lgbm_out = env.booster.predict(matrix, num_threads=1)
+    return {
+        "rows": rows,
+        "kernel_tl2cgen_rows_per_s": rows_per_s(rows, kernel_s),
+        "blink_ctypes_predict_matrix_rows_per_s": rows_per_s(rows, ctypes_s),
+        "lightgbm_predict_rows_per_s": rows_per_s(rows, lgbm_s),
+        "max_abs_diff_kernel_vs_lightgbm": float(np.abs(kernel_out - lgbm_out).max()),
+    }
+
+
+def function_exists(conn: psycopg.Connection, signature: str) -> bool:
+    """True when ``signature`` (e.g. ``blink_score_batch(text[])``) names a function here."""
+    row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", [signature]).fetchone()
+    return bool(row and row[0])
+
+
+def _timed_statement(conn: psycopg.Connection, sql: str, params: list[Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = conn.execute(sql, params).fetchone()
+    return time.perf_counter() - start, result
+
+
+def in_database(env: Environment, rows: int) -> dict[str, Any]:
+    """rows/s of scoring ``rows`` users inside the database, per available entry point."""
+    users = env.population.user_ids[:rows]
+    out: dict[str, Any] = {}
+    with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
+        app.execute("SELECT blink_score(%s)", [users[0]]).fetchone()  # load the model first
+        seconds, row = _timed_statement(
+            app, "SELECT count(blink_score(u)) FROM unnest(%s::text[]) AS t(u)", [users])
+        if row[0] != rows:
+            raise RuntimeError(f"blink_score scored {row[0]} of {rows} users")
+        out["blink_score_per_row_rows_per_s"] = rows_per_s(rows, seconds)
+        if function_exists(app, "blink_score_batch(text[])"):
+            seconds, row = _timed_statement(
+                app, "SELECT count(*) FROM blink_score_batch(%s::text[])", [users])
+            out["blink_score_batch_rows_per_s"] = rows_per_s(rows, seconds)
+    return out
+
+
+def batch(env: Environment, rows: int) -> dict[str, Any]:
+    """Batch figures and their ratios to the raw kernel's rows/s."""
+    result = references(env, rows)
+    result.update(in_database(env, rows))
+    kernel = result["kernel_tl2cgen_rows_per_s"]
+    result["ratios_to_kernel"] = {
+        key: ratio(value, kernel) for key, value in result.items()
+        if key.endswith("_rows_per_s") and key != "kernel_tl2cgen_rows_per_s"
+    }
+    return result
+
+
+def explanations(env: Environment, rows: int) -> dict[str, Any]:
+    """Explanation rows/s: LightGBM pred_contrib (one thread) and blink's, when it exists."""
+    matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
+    seconds = best_seconds(
+        lambda: env.booster.predict(matrix, pred_contrib=True, num_threads=1), max_repeats=3)
+    result: dict[str, Any] = {
+        "rows": rows,
+        "lightgbm_pred_contrib_rows_per_s": rows_per_s(rows, seconds),
+    }
+    users = env.population.user_ids[:rows]
+    with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
+        if function_exists(app, "blink_explain(text)"):
+            app.execute("SELECT count(*) FROM blink_explain(%s)", [users[0]]).fetchone()
+            seconds, _ = _timed_statement(
+                app, "SELECT count(*) FROM unnest(%s::text[]) AS t(u), LATERAL blink_explain(u)",
+                [users])
+            result["blink_explain_rows_per_s"] = rows_per_s(rows, seconds)
+            result["ratio_blink_to_pred_contrib"] = ratio(
+                result["blink_explain_rows_per_s"], result["lightgbm_pred_contrib_rows_per_s"])
+        else:
+            result["blink_explain_rows_per_s"] = None
+            result["note"] = "blink_explain(text) does not exist in this checkout"
+    return result

@@ -1,0 +1,46 @@
+"""`make bench QUICK=1` runs end to end and writes its results; the figures are not judged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench.report import RESULT_KEYS
+from tests.conftest import REPO_ROOT
+
+
+def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [result] = list(tmp_path.glob("*.json"))
+    [chart] = list(tmp_path.glob("*.png"))
+    assert chart.stem == result.stem
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads(result.read_text())
+    assert tuple(results) == RESULT_KEYS
+    assert results["meta"]["quick"] is True
+
+    points = results["latency"]["points"]
+    assert set(points) == {"floor", "blink_score", "blink_score_py", "microservice"}
+    for per_clients in points.values():
+        assert set(per_clients) == {"1", "4", "16"}
+        for summary in per_clients.values():
+            assert summary["requests"] > 0
+            assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+    # blink and the baseline score the same model, so they must agree.
+    assert results["latency"]["max_abs_diff_blink_vs_microservice"] < 1e-9
+    assert results["batch"]["max_abs_diff_kernel_vs_lightgbm"] < 1e-9
+    assert results["batch"]["kernel_tl2cgen_rows_per_s"] > 0
+    assert results["batch"]["blink_score_per_row_rows_per_s"] > 0
+    assert results["explanations"]["lightgbm_pred_contrib_rows_per_s"] > 0
+    assert results["cold_start"]["first_call_ms"] > 0
+    assert results["reload"]["calls_until_new_model"] == [1] * results["reload"]["repeats"]
+    assert [t["target"] for t in results["targets"]][-1].startswith("cold start")
+    assert len(results["targets"]) == 4
+    assert all(t["pass"] in (True, False) for t in results["targets"])
+    # The printed table carries every target's verdict.
+    assert done.stdout.count("PASS") + done.stdout.count("FAIL") == 4
