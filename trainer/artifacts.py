@@ -36,6 +36,10 @@ class ModelArtifact:
     metrics: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     library_versions: dict[str, str] = field(default_factory=dict)
+    model_text_sha256: str | None = None
+    treelite_model: bytes | None = None  # treelite.Model.serialize_bytes()
+    treelite_model_sha256: str | None = None
+    report_html: str | None = None
 
     def row(self) -> dict[str, Any]:
         """Column values for INSERT, JSON columns serialised."""
@@ -46,6 +50,7 @@ class ModelArtifact:
 
 
 def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``, as stored next to each artifact."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -56,16 +61,23 @@ def platform_tag() -> str:
 
 
 def library_versions() -> dict[str, str]:
+    """Versions of the libraries that built and compiled the model."""
     names = ("lightgbm", "treelite", "tl2cgen", "numpy")
     return {name: metadata.version(name) for name in names}
 
 
-def compile_library(booster: Any) -> bytes:
-    """Compile a LightGBM booster to a shared library with Treelite + TL2cgen (gcc)."""
-    import tl2cgen
+def treelite_model(booster: Any) -> Any:
+    """The Treelite model of a LightGBM booster."""
     import treelite
 
-    model = treelite.frontend.from_lightgbm(booster)
+    return treelite.frontend.from_lightgbm(booster)
+
+
+def compile_library(booster: Any, model: Any = None) -> bytes:
+    """Compile a LightGBM booster (or its Treelite ``model``) to a shared library (gcc)."""
+    import tl2cgen
+
+    model = model if model is not None else treelite_model(booster)
     with tempfile.TemporaryDirectory(prefix="blink-compile-") as tmp:
         libpath = Path(tmp) / "model.so"
         tl2cgen.export_lib(
@@ -88,12 +100,22 @@ def build_artifact(
     metrics: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
 ) -> ModelArtifact:
-    """Package a trained booster: model text, compiled library and their provenance."""
-    library = compile_library(booster)
+    """Package a trained booster: model text, Treelite model, compiled library, hashes.
+
+    Parameters
+    ----------
+    booster : a trained ``lightgbm.Booster``.
+    version : the model's unique version label.
+    decision_threshold, risk_bands, metrics, params : stored with the model as given.
+    """
+    model = treelite_model(booster)
+    library = compile_library(booster, model)
+    serialized = bytes(model.serialize_bytes())
+    text = booster.model_to_string()
     return ModelArtifact(
         version=version,
         feature_names=list(booster.feature_name()),
-        model_text=booster.model_to_string(),
+        model_text=text,
         compiled_lib=library,
         compiled_lib_sha256=sha256_hex(library),
         compiled_platform=platform_tag(),
@@ -102,4 +124,7 @@ def build_artifact(
         metrics=metrics or {},
         params=params or {},
         library_versions=library_versions(),
+        model_text_sha256=sha256_hex(text.encode("utf-8")),
+        treelite_model=serialized,
+        treelite_model_sha256=sha256_hex(serialized),
     )

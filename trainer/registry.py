@@ -9,10 +9,11 @@ from trainer.artifacts import ModelArtifact
 INSERT_MODEL = """
 INSERT INTO blink.blink_models (version, feature_names, model_text, compiled_lib,
     compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params,
-    library_versions)
+    library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html)
 VALUES (%(version)s, %(feature_names)s, %(model_text)s, %(compiled_lib)s,
     %(compiled_lib_sha256)s, %(compiled_platform)s, %(decision_threshold)s, %(risk_bands)s,
-    %(metrics)s, %(params)s, %(library_versions)s)
+    %(metrics)s, %(params)s, %(library_versions)s, %(model_text_sha256)s, %(treelite_model)s,
+    %(treelite_model_sha256)s, %(report_html)s)
 RETURNING id
 """
 
@@ -24,6 +25,7 @@ def insert_model(conn: Any, artifact: ModelArtifact) -> int:
 
 
 def model_id_by_version(conn: Any, version: str) -> int | None:
+    """The id of the model with ``version``, or None."""
     row = conn.execute("SELECT id FROM blink.blink_models WHERE version = %s", [version]).fetchone()
     return None if row is None else int(row[0])
 
@@ -35,5 +37,31 @@ def promote(conn: Any, model_id: int, reason: str) -> int:
 
 
 def champion_id(conn: Any) -> int | None:
-    row = conn.execute("SELECT model_id FROM blink_champion()").fetchone()
+    """The champion's model id, or None before the first promotion."""
+    # The table, not blink_champion(): the trainer role may read it but not call that function.
+    row = conn.execute(
+        "SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1").fetchone()
     return None if row is None else int(row[0])
+
+
+def champion_model(conn: Any) -> dict[str, Any] | None:
+    """The champion's id, version, feature names and model text, or None."""
+    row = conn.execute(
+        """
+        SELECT m.id, m.version, m.feature_names, m.model_text
+        FROM (SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1) d
+        JOIN blink.blink_models m ON m.id = d.model_id
+        """).fetchone()
+    if row is None:
+        return None
+    return {"id": int(row[0]), "version": row[1], "feature_names": list(row[2]),
+            "model_text": row[3]}
+
+
+def free_version(conn: Any, version: str) -> str:
+    """``version``, or ``version-2``, ``-3``... if taken (two runs in the same second)."""
+    candidate, n = version, 1
+    while model_id_by_version(conn, candidate) is not None:
+        n += 1
+        candidate = f"{version}-{n}"
+    return candidate

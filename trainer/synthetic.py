@@ -36,7 +36,8 @@ class Population:
     def documents(self) -> list[dict[str, float | None]]:
         """One feature document per user, as stored in feature_store_snapshots."""
         return [
-            {name: (None if np.isnan(v) else float(v)) for name, v in zip(FEATURES, row)}
+            {name: (None if np.isnan(v) else float(v))
+             for name, v in zip(FEATURES, row, strict=True)}
             for row in self.features
         ]
 
@@ -167,14 +168,14 @@ def generate_history(
     issued: list[tuple[int, float]] = []
     for w in range(weeks):
         takes = rng.random(n_users) < advance_rate
-        at = (w * week.total_seconds() + rng.uniform(0, week.total_seconds(), n_users)).round()
-        issued.extend((u, at[u]) for u in np.flatnonzero(takes))
+        when = (w * week.total_seconds() + rng.uniform(0, week.total_seconds(), n_users)).round()
+        issued.extend((int(u), float(when[u])) for u in np.flatnonzero(takes))
     issued.sort(key=lambda item: (item[1], item[0]))
 
     prior_rows = []
-    for u, at in issued:
+    for u, seconds in issued:
         # Latest snapshot strictly before issue time (the same rule the trainer applies).
-        k = int(np.searchsorted(times[u], at, side="left")) - 1
+        k = int(np.searchsorted(times[u], seconds, side="left")) - 1
         prior_rows.append(snap_values[k][u] if k >= 0 else np.full(len(FEATURES), np.nan))
     matrix = np.array(prior_rows).reshape(-1, len(FEATURES))
     probability = default_probability(matrix) if len(matrix) else np.zeros(0)
@@ -187,8 +188,8 @@ def generate_history(
     early_days = rng.uniform(0, 3, len(issued))
 
     outcomes = []
-    for i, (u, at) in enumerate(issued):
-        issued_at = start + timedelta(seconds=float(at))
+    for i, (u, seconds) in enumerate(issued):
+        issued_at = start + timedelta(seconds=seconds)
         due_at = issued_at + timedelta(days=ADVANCE_TERM_DAYS)
         if bad[i]:
             outcome = "defaulted" if defaulted[i] else "delinquent"
@@ -205,7 +206,7 @@ def generate_history(
     snapshots = []
     for w in range(weeks):
         for u in range(n_users):
-            doc = {name: float(v) for name, v in zip(FEATURES, snap_values[w][u])
+            doc = {name: float(v) for name, v in zip(FEATURES, snap_values[w][u], strict=True)
                    if not np.isnan(v)}
             snapshots.append((user_ids[u], start + timedelta(seconds=float(times[u, w])), doc))
     snapshots.sort(key=lambda s: (s[1], s[0]))

@@ -1,0 +1,239 @@
+"""The training set: matured outcomes joined point-in-time with snapshots, split by time.
+
+The database does the point-in-time join (one index descent per outcome); everything after
+it (maturity, labels, the feature matrix, the temporal split, the bad-input checks) is pure
+Python over the fetched rows, so it is tested without a database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from pyfuncs.errors import FeatureError
+from pyfuncs.features import to_vector
+from trainer.errors import TrainingDataError
+
+log = logging.getLogger("trainer")
+
+BAD_OUTCOMES = ("defaulted", "delinquent")  # the label: ever fell into default or delinquency
+
+# For each outcome issued before the cut-off, the user's latest snapshot taken strictly before
+# the advance was issued: never one from the same instant or later (no look-ahead).
+POINT_IN_TIME_SQL = """
+SELECT o.id, o.user_id, o.issued_at, o.due_at, o.outcome, o.observed_at,
+       s.id AS snapshot_id, s.snapshot_at, s.features::text AS features
+FROM blink.repayment_outcomes o
+LEFT JOIN LATERAL (
+    SELECT f.id, f.snapshot_at, f.features
+    FROM blink.feature_store_snapshots f
+    WHERE f.user_id = o.user_id AND f.snapshot_at < o.issued_at
+    ORDER BY f.snapshot_at DESC, f.id DESC
+    LIMIT 1
+) s ON true
+WHERE o.issued_at < %(cutoff)s
+ORDER BY o.issued_at, o.id
+"""
+
+
+@dataclass
+class OutcomeRow:
+    """One advance with its outcome and the snapshot the point-in-time join gave it."""
+
+    id: int
+    user_id: str
+    issued_at: datetime
+    due_at: datetime
+    outcome: str
+    observed_at: datetime
+    snapshot_id: int | None
+    snapshot_at: datetime | None
+    features: dict[str, Any] | None
+
+
+def fetch_rows(conn: Any, cutoff: datetime, progress: bool = False) -> list[OutcomeRow]:
+    """All outcomes issued before ``cutoff``, each with its point-in-time snapshot."""
+    from tqdm import tqdm
+
+    rows: list[OutcomeRow] = []
+    # A server-side cursor streams big histories; it lives in a (read-only) transaction.
+    with conn.transaction(), conn.cursor(name="blink_training_rows") as cur:
+        cur.itersize = 5000
+        cur.execute(POINT_IN_TIME_SQL, {"cutoff": cutoff})
+        for r in tqdm(cur, desc="reading outcomes", unit=" rows", disable=not progress):
+            rows.append(OutcomeRow(
+                id=r[0], user_id=r[1], issued_at=r[2], due_at=r[3], outcome=r[4],
+                observed_at=r[5], snapshot_id=r[6], snapshot_at=r[7],
+                features=None if r[8] is None else json.loads(r[8]),
+            ))
+    return rows
+
+
+def matured(row: OutcomeRow, cutoff: datetime, grace: timedelta) -> bool:
+    """Whether ``row``'s outcome was final and known at ``cutoff``.
+
+    Both the outcome window (due date + grace) must have closed and the outcome must have
+    been observed by then. Early-known defaults of advances still running are left out too:
+    keeping them while their not-yet-repaid siblings are missing would inflate the default
+    rate of the newest weeks.
+    """
+    return row.due_at + grace <= cutoff and row.observed_at <= cutoff
+
+
+def labels(rows: list[OutcomeRow]) -> np.ndarray:
+    """1 for an advance that ever fell into default or delinquency, else 0."""
+    return np.array([int(r.outcome in BAD_OUTCOMES) for r in rows], dtype=np.int32)
+
+
+@dataclass
+class Split:
+    """Row indices of the three periods, oldest to newest, and their time windows."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    windows: dict[str, dict[str, str]]
+
+    def parts(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "valid": self.valid, "test": self.test}
+
+
+def temporal_split(issued_at: list[datetime], valid_fraction: float,
+                   test_fraction: float) -> Split:
+    """Split rows by issue time: train on the oldest, validate on the next, test on the newest.
+
+    Boundaries are issue times at the row quantiles; rows issued at the same instant as a
+    boundary go to the later period, so no instant straddles two periods.
+    """
+    n = len(issued_at)
+    if n == 0:
+        raise TrainingDataError("no rows to split")
+    order = np.argsort(np.array([t.timestamp() for t in issued_at]), kind="stable")
+    times = [issued_at[i] for i in order]
+    cut_valid = times[min(n - 1, int(np.floor(n * (1 - valid_fraction - test_fraction))))]
+    cut_test = times[min(n - 1, int(np.floor(n * (1 - test_fraction))))]
+    stamps = np.array([t.timestamp() for t in issued_at])
+    train = np.flatnonzero(stamps < cut_valid.timestamp())
+    valid = np.flatnonzero((stamps >= cut_valid.timestamp()) & (stamps < cut_test.timestamp()))
+    test = np.flatnonzero(stamps >= cut_test.timestamp())
+    windows = {}
+    for name, idx in (("train", train), ("valid", valid), ("test", test)):
+        if len(idx) == 0:
+            raise TrainingDataError(
+                f"the {name} period is empty: {n} rows issued over too few distinct times "
+                "to split train / validation / out-of-time test")
+        windows[name] = {"from": min(issued_at[i] for i in idx).isoformat(),
+                         "to": max(issued_at[i] for i in idx).isoformat()}
+    return Split(train, valid, test, windows)
+
+
+def discover_features(documents: list[dict[str, Any]]) -> list[str]:
+    """Every key seen in the documents, sorted (a deterministic model feature order)."""
+    names: set[str] = set()
+    for doc in documents:
+        names.update(doc)
+    return sorted(names)
+
+
+def feature_matrix(rows: list[OutcomeRow], names: list[str]) -> np.ndarray:
+    """The rows' snapshot values in ``names`` order; absent or null is NaN (missing).
+
+    A value that is not a number is an error naming the feature, the snapshot and the user.
+    """
+    matrix = np.empty((len(rows), len(names)), dtype=np.float64)
+    for i, row in enumerate(rows):
+        where = f"in snapshot {row.snapshot_id} of user {row.user_id!r}"
+        try:
+            matrix[i] = to_vector(row.features or {}, names, allow_unknown=True, where=where)
+        except FeatureError as exc:
+            raise TrainingDataError(f"non-numeric training data: {exc}") from None
+    return matrix
+
+
+@dataclass
+class Dataset:
+    """The training set of one run, ready for LightGBM."""
+
+    rows: list[OutcomeRow]
+    feature_names: list[str]
+    X: np.ndarray
+    y: np.ndarray
+    split: Split
+    cutoff: datetime
+    grace: timedelta
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.split.parts()[name]
+        return self.X[idx], self.y[idx]
+
+    def documents(self, name: str) -> list[OutcomeRow]:
+        return [self.rows[i] for i in self.split.parts()[name]]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {name: {"rows": int(len(idx)), "positives": int(self.y[idx].sum())}
+                for name, idx in self.split.parts().items()}
+
+    def window(self) -> dict[str, Any]:
+        return {"cutoff": self.cutoff.isoformat(), "grace_days": self.grace.total_seconds() / 86400,
+                **self.split.windows, "excluded": dict(self.excluded)}
+
+
+def build_dataset(rows: list[OutcomeRow], cutoff: datetime, *, grace: timedelta,
+                  features: list[str] | None, valid_fraction: float, test_fraction: float,
+                  min_rows: int, min_positives: int) -> Dataset:
+    """Check and assemble the training set from point-in-time rows (see module docstring).
+
+    Raises
+    ------
+    TrainingDataError
+        Too few usable rows, a period with a single class or too few defaults, a
+        non-numeric value, or a feature with no value anywhere in the training period.
+    """
+    usable, immature, no_snapshot = [], 0, 0
+    for row in rows:
+        if not matured(row, cutoff, grace):
+            immature += 1
+        elif row.snapshot_id is None:
+            no_snapshot += 1
+        else:
+            usable.append(row)
+    excluded = {"not_matured": immature, "no_prior_snapshot": no_snapshot}
+    log.info("outcomes issued before cut-off %s: %d; used %d; excluded %d not matured "
+             "(due date + %g days or observation after the cut-off) and %d without a snapshot "
+             "before issue", cutoff.isoformat(), len(rows), len(usable), immature,
+             grace.total_seconds() / 86400, no_snapshot)
+    if len(usable) < min_rows:
+        raise TrainingDataError(
+            f"too little data: {len(usable)} matured outcomes with a prior snapshot before "
+            f"cut-off {cutoff.isoformat()} (of {len(rows)}; {immature} not matured, "
+            f"{no_snapshot} without a snapshot before issue); need at least {min_rows}")
+    y = labels(usable)
+    if y.min() == y.max():
+        kind = "bad (defaulted/delinquent)" if y[0] else "repaid"
+        raise TrainingDataError(
+            f"single class: all {len(usable)} usable outcomes are {kind}; a classifier needs both")
+    names = list(features) if features is not None else discover_features(
+        [r.features or {} for r in usable])
+    if not names:
+        raise TrainingDataError("no features: the snapshots joined to the outcomes are empty")
+    X = feature_matrix(usable, names)
+    split = temporal_split([r.issued_at for r in usable], valid_fraction, test_fraction)
+    for part, idx in split.parts().items():
+        positives, count = int(y[idx].sum()), len(idx)
+        if positives < min_positives or count - positives < min_positives:
+            raise TrainingDataError(
+                f"the {part} period ({split.windows[part]['from']} .. "
+                f"{split.windows[part]['to']}) has {positives} bad and {count - positives} "
+                f"good outcomes; need at least {min_positives} of each")
+    empty = [n for j, n in enumerate(names) if np.isnan(X[split.train, j]).all()]
+    if empty:
+        raise TrainingDataError(
+            f"feature(s) {', '.join(empty)} have no value in any snapshot of the training "
+            "period; drop them from the config's features or fix the feature store")
+    return Dataset(usable, names, X, y, split, cutoff, grace, excluded)
