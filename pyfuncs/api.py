@@ -113,3 +113,40 @@ def rollback(plpy: Any, GD: dict, reason: str) -> dict[str, Any]:
     with reported(plpy):
         return deployments.rollback(plpy, GD, reason)
     return {}  # unreachable
+
+
+# --- rescoring, explanations and batch scoring (issue 4) ---
+
+
+def rescore_pending(plpy: Any, GD: dict, max_users: int, max_seconds: float,
+                    batch_size: int) -> str:
+    """blink_rescore_pending(...): one bounded rescoring run; returns its summary as JSON."""
+    import json
+
+    from pyfuncs import rescore
+
+    with reported(plpy):
+        limits = rescore.Limits.checked(max_users, max_seconds, batch_size)
+        summary = rescore.rescore_pending(plpy, GD, lambda mid: model(plpy, GD, mid), limits)
+        return json.dumps(summary)
+    return "{}"  # unreachable
+
+
+def explain(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
+    """blink_explain(user_id): the champion's top reasons for the user's latest snapshot."""
+    from pyfuncs import audit
+
+    with reported(plpy):
+        return audit.explain_user(plpy, GD, user_id, lambda mid: model(plpy, GD, mid))
+    return []  # unreachable
+
+
+def score_batch(plpy: Any, GD: dict, user_ids: list[str | None]) -> list[dict[str, Any]]:
+    """blink_score_batch(user_ids): one row per input user, scored in one batch."""
+    from pyfuncs import audit
+
+    with reported(plpy):
+        row = store.one(plpy, GD, "champion")
+        champion = model(plpy, GD, row["model_id"] if row else None)
+        return audit.score_users(plpy, GD, user_ids, champion)
+    return []  # unreachable

@@ -50,6 +50,21 @@ class LoadedModel:
             probabilities[buggy] = self.booster.predict_matrix(matrix[buggy])
         return probabilities
 
+    def predict_batch(self, matrix: Any) -> Any:
+        """Probabilities for a float64 matrix, one native call for the whole batch.
+
+        Same results as ``predict_matrix`` (rows TL2cgen would misread go to LightGBM).
+        """
+        import numpy as np
+
+        matrix = np.asarray(matrix, dtype=np.float64).reshape(-1, len(self.feature_names))
+        if self.compiled is None:
+            return self.booster.predict_matrix(matrix)
+        probabilities, buggy = self.compiled.predict_batch(matrix)
+        if buggy.any():
+            probabilities[buggy] = self.booster.predict_matrix(matrix[buggy])
+        return probabilities
+
 
 def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
                warn: Callable[[str], None]) -> LoadedModel:

@@ -43,7 +43,7 @@ class CompiledPredictor:
 
     def __init__(self, library: bytes, expected_sha256: str, num_features: int) -> None:
         verify_artifact(library, expected_sha256, "compiled library")
-        self._lib = _load_library(library)
+        self._lib, self.library_path = _load_library(library)
         expected = int(self._lib.get_num_feature())
         if expected != num_features:
             raise ArtifactIntegrityError(
@@ -54,6 +54,7 @@ class CompiledPredictor:
         self.num_features = num_features
         self._row = (Entry * num_features)()
         self._out = (ctypes.c_double * 1)()
+        self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
 
     def predict_row(self, values: Sequence[float]) -> float | None:
         """Probability for one row, or None when the row hits TL2cgen's missing-value bug."""
@@ -87,6 +88,27 @@ class CompiledPredictor:
         return out, buggy
 
 
+    def predict_batch(self, matrix: Any) -> tuple[Any, Any]:
+        """Like ``predict_matrix``, but the whole matrix goes to native code in one call.
+
+        TL2cgen's runtime (one thread) loops over the rows in C; no Python work per row.
+        Returns (probabilities, rows hitting the missing-value bug), as predict_matrix.
+        """
+        import numpy as np
+        import tl2cgen
+
+        data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
+        if len(data) == 0:
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        nan = np.isnan(data)
+        buggy = (((data.view(np.int64) & 0xFFFFFFFF) == 0xFFFFFFFF) & ~nan).any(axis=1)
+        if self._runtime is None:
+            self._runtime = _runtime_predictor(self.library_path)
+        dmat = tl2cgen.DMatrix(data, dtype="float64", missing=np.nan)
+        out = np.asarray(self._runtime.predict(dmat), dtype=np.float64).reshape(len(data))
+        return out, buggy
+
+
 class BoosterPredictor:
     """LightGBM's own predictor from the model text: slower, runs anywhere LightGBM does."""
 
@@ -105,16 +127,60 @@ class BoosterPredictor:
     def predict_row(self, values: Sequence[float]) -> float:
         return float(self.predict_matrix([list(values)])[0])
 
+    def contributions(self, matrix: Any) -> Any:
+        """Exact TreeSHAP values, one thread: (n, features + 1), the last column the base value."""
+        import numpy as np
 
-def _load_library(library: bytes) -> ctypes.CDLL:
-    """dlopen the bytes from a private file, then unlink it (the mapping outlives the file)."""
-    directory = tempfile.mkdtemp(prefix="blink-model-")
+        data = np.asarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
+        return self._booster.predict(data, pred_contrib=True, num_threads=1)
+
+    def raw_margin(self, matrix: Any) -> Any:
+        """The model's raw score (log-odds) before the sigmoid."""
+        import numpy as np
+
+        data = np.asarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
+        return self._booster.predict(data, raw_score=True, num_threads=1)
+
+
+def _load_library(library: bytes) -> tuple[ctypes.CDLL, str]:
+    """dlopen the bytes; returns the handle and a path that reopens the same library.
+
+    The library lives in an anonymous memory file (memfd) whose descriptor stays open for the
+    life of the backend: nothing is left on disk, and TL2cgen's batch runtime can dlopen the
+    same path (glibc hands back the already loaded library). The descriptor is never closed:
+    were its number reused for another model, dlopen would return this one by name.
+    Where memfd is unavailable or not executable, the file goes to a private 0700 directory
+    that is kept while the backend lives.
+    """
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("blink-model")
+        try:
+            with open(fd, "wb", closefd=False) as handle:
+                handle.write(library)
+            path = f"/proc/self/fd/{fd}"
+            return ctypes.CDLL(path), path
+        except OSError:
+            os.close(fd)
+    directory = tempfile.mkdtemp(prefix="blink-model-")  # mode 0700
     path = os.path.join(directory, "model.so")
-    try:
-        with open(path, "wb") as handle:
-            handle.write(library)
-        return ctypes.CDLL(path)
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
-        os.rmdir(directory)
+    with open(path, "wb") as handle:
+        handle.write(library)
+    return ctypes.CDLL(path), path
+
+
+def _runtime_predictor(path: str) -> Any:
+    """tl2cgen.Predictor on ``path`` with one thread.
+
+    ``tl2cgen.Predictor()`` resolves symlinks, which turns /proc/self/fd/N into a name that
+    does not exist, so we call the same C entry point it calls, with the path as is.
+    """
+    import tl2cgen
+    from tl2cgen.libloader import _LIB, _check_call
+    from tl2cgen.util import c_str
+
+    predictor = tl2cgen.Predictor.__new__(tl2cgen.Predictor)
+    predictor.handle = ctypes.c_void_p()
+    _check_call(_LIB.TL2cgenPredictorLoad(c_str(path), ctypes.c_int(1),
+                                          ctypes.byref(predictor.handle)))
+    predictor._load_metadata(predictor.handle)
+    return predictor

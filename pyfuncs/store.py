@@ -43,6 +43,100 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "text", "text", "bigint"],
     ),
+    # --- rescoring, reason codes and the batch API (issue 4) ---
+    # Per database (advisory locks are), held to the end of the transaction.
+    "rescore_lock": (
+        "SELECT pg_try_advisory_xact_lock(hashtext('blink.rescore_pending')) AS locked",
+        [],
+    ),
+    "shadow_models": (
+        "SELECT model_id FROM blink.blink_shadow_models ORDER BY model_id",
+        [],
+    ),
+    "reason_codes": (
+        "SELECT feature_name, code, reason_text, missing_reason_text FROM blink.reason_codes",
+        [],
+    ),
+    # Latest snapshot of every user that has no audit by model $1 yet, oldest first.
+    "pending_snapshots": (
+        """
+        SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM (
+            SELECT l.id FROM (
+                SELECT DISTINCT ON (user_id) id FROM blink.feature_store_snapshots
+                ORDER BY user_id, snapshot_at DESC, id DESC
+            ) l
+            WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
+                              WHERE a.snapshot_id = l.id AND a.model_id = $1)
+            ORDER BY l.id LIMIT $2
+        ) q
+        """,
+        ["bigint", "integer"],
+    ),
+    # A batch of snapshots as one flat float8[] (rows by id, features in model order): one
+    # array for PL/Python to convert, instead of a document or an array per row. "bad" lists
+    # snapshots holding a value blink.feature_number cannot take (checked in Python).
+    "snapshot_batch": (
+        """
+        WITH x AS MATERIALIZED (
+            SELECT id, features FROM blink.feature_store_snapshots WHERE id = ANY($1)
+        ), v AS MATERIALIZED (
+            SELECT x.id, f.ord, x.features -> f.name AS value
+            FROM x CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS f(name, ord)
+        )
+        SELECT (SELECT array_agg(id ORDER BY id) FROM x) AS ids,
+               (SELECT array_agg(blink.feature_number(value) ORDER BY id, ord) FROM v) AS vals,
+               (SELECT array_agg(DISTINCT id) FROM v
+                WHERE blink.feature_number(value) IS NULL
+                  AND jsonb_typeof(value) IS DISTINCT FROM 'null') AS bad
+        """,
+        ["bigint[]", "text[]"],
+    ),
+    "snapshot_documents": (
+        """
+        SELECT id, user_id, features::text AS features FROM blink.feature_store_snapshots
+        WHERE id = ANY($1)
+        """,
+        ["bigint[]"],
+    ),
+    # One statement per batch; the unique (snapshot_id, model_id) makes a rerun a no-op.
+    "insert_audits": (
+        """
+        WITH ins AS (
+            INSERT INTO blink.risk_score_audits (user_id, snapshot_id, snapshot_at, model_id,
+                probability_default, decision, risk_band, features, reasons, source)
+            SELECT s.user_id, s.id, s.snapshot_at, $2, x.p, x.d, x.b, s.features,
+                   x.r::jsonb, $7
+            FROM unnest($1::bigint[], $3::float8[], $4::text[], $5::text[], $6::text[])
+                 AS x(id, p, d, b, r)
+            JOIN blink.feature_store_snapshots s ON s.id = x.id
+            ON CONFLICT (snapshot_id, model_id) DO NOTHING
+            RETURNING 1
+        )
+        SELECT count(*)::int AS written FROM ins
+        """,
+        ["bigint[]", "bigint", "float8[]", "text[]", "text[]", "text[]", "text"],
+    ),
+    "audit_of": (
+        """
+        SELECT id, probability_default, decision, risk_band, reasons::text AS reasons, source,
+               scored_at
+        FROM blink.risk_score_audits WHERE snapshot_id = $1 AND model_id = $2
+        """,
+        ["bigint", "bigint"],
+    ),
+    # Latest snapshot of each user of $1, in input order (NULLs for users without one).
+    "latest_snapshots_of": (
+        """
+        SELECT array_agg(s.id ORDER BY u.ord) AS snapshot_ids,
+               array_agg(s.snapshot_at::text ORDER BY u.ord) AS snapshot_ats
+        FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, ord)
+        LEFT JOIN LATERAL (
+            SELECT id, snapshot_at FROM blink.feature_store_snapshots
+            WHERE user_id = u.user_id ORDER BY snapshot_at DESC, id DESC LIMIT 1
+        ) s ON true
+        """,
+        ["text[]"],
+    ),
 }
 
 

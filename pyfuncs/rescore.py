@@ -1,0 +1,108 @@
+"""One rescoring run (blink_rescore_pending): every user whose latest snapshot lacks an audit.
+
+A user is pending for a model when the user's latest snapshot has no risk_score_audits row
+by that model: new data since the last score, or a new champion since then. The run
+
+* takes a per-database advisory lock for its transaction; a run that cannot get it returns
+  at once (pg_cron queues overlapping runs of one job, but not a manual call racing a job);
+* scores the champion's pending users first, then each shadow model's, in batches: one SPI
+  fetch, one compiled-predict call, one pred_contrib call and one INSERT per batch;
+* stops starting new batches after ``max_seconds`` or ``max_users`` per model;
+* runs in the caller's single transaction: a run killed halfway rolls back entirely and the
+  next run redoes it; the unique (snapshot_id, model_id) key makes any overlap a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyfuncs import audit, store
+from pyfuncs.errors import BlinkError
+from pyfuncs.model import LoadedModel
+
+MAX_BATCH = 100_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of one run."""
+
+    max_users: int = 200_000  # per model
+    max_seconds: float = 240.0  # no new batch starts after this; a batch may finish past it
+    batch_size: int = 500
+
+    @classmethod
+    def checked(cls, max_users: Any, max_seconds: Any, batch_size: Any) -> Limits:
+        if max_users is None or int(max_users) < 1:
+            raise BlinkError(f"max_users must be a positive integer, got {max_users!r}")
+        if max_seconds is None or not float(max_seconds) > 0:
+            raise BlinkError(f"max_seconds must be positive, got {max_seconds!r}")
+        if batch_size is None or not 1 <= int(batch_size) <= MAX_BATCH:
+            raise BlinkError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size!r}")
+        return cls(int(max_users), float(max_seconds), int(batch_size))
+
+
+def rescore_pending(plpy: Any, GD: dict, load_model: Callable[[int], LoadedModel],
+                    limits: Limits, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Run once; returns a summary (what was scored, whether everything pending was done).
+
+    Parameters
+    ----------
+    plpy, GD
+        PL/Python's module and session dictionary.
+    load_model : callable
+        Model id -> LoadedModel (the session cache).
+    limits : Limits
+    clock : callable
+        Seconds, monotonic (a parameter so tests can drive time).
+    """
+    start = clock()
+    summary: dict[str, Any] = {
+        "ran": False, "champion_id": None, "scored": 0, "shadow_scored": {},
+        "invalid_snapshots": 0, "batches": 0, "complete": False, "seconds": 0.0,
+    }
+    lock = store.one(plpy, GD, "rescore_lock")
+    if not (lock and lock["locked"]):
+        summary["reason"] = "another blink_rescore_pending() run is in progress in this database"
+        return summary
+    champion = store.one(plpy, GD, "champion")
+    if champion is None:
+        summary.update(ran=True, complete=True, reason="no champion model: nothing to score")
+        return summary
+    champion_id = int(champion["model_id"])
+    summary.update(ran=True, champion_id=champion_id)
+    shadows = [int(r["model_id"]) for r in store.run(plpy, GD, "shadow_models")
+               if int(r["model_id"]) != champion_id]
+    table = audit.reason_table(plpy, GD)
+    invalid: list[str] = []
+    complete = True
+    for model_id, source in [(champion_id, "cron")] + [(m, "shadow") for m in shadows]:
+        if clock() - start >= limits.max_seconds:
+            complete = False
+            break
+        model = load_model(model_id)
+        pending = list(store.one(plpy, GD, "pending_snapshots", model_id,
+                                 limits.max_users)["ids"])  # type: ignore[index]
+        if len(pending) >= limits.max_users:
+            complete = False  # there may be more than this run may take
+        written = 0
+        for first in range(0, len(pending), limits.batch_size):
+            if clock() - start >= limits.max_seconds:
+                complete = False
+                break
+            snapshots = audit.fetch_batch(plpy, GD, pending[first:first + limits.batch_size],
+                                          model.feature_names)
+            invalid.extend(snapshots.invalid)
+            written += audit.audit_snapshots(plpy, GD, model, snapshots, table, source)
+            summary["batches"] += 1
+        if source == "cron":
+            summary["scored"] = written
+        else:
+            summary["shadow_scored"][str(model_id)] = written
+    audit.warn_invalid(plpy, invalid)
+    summary.update(invalid_snapshots=len(invalid), complete=complete,
+                   seconds=round(clock() - start, 3))
+    return summary
