@@ -1,0 +1,55 @@
+"""Shared pieces of the trainer's database tests: a history, a weak champion, counters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import psycopg
+
+from trainer import synthetic
+from trainer.artifacts import ModelArtifact, build_artifact
+from trainer.build import fit_booster
+from trainer.config import TrainerConfig
+from trainer.loading import load_history
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+WEEKS = 16
+CUTOFF = START + timedelta(weeks=WEEKS, days=60)  # every outcome has matured
+WEAK_FEATURE = "metric_transaction_count90"
+
+
+def small_history(users: int = 600, seed: int = 3) -> synthetic.History:
+    return synthetic.generate_history(users, start=START, weeks=WEEKS, seed=seed)
+
+
+def fast_config(**kw) -> TrainerConfig:
+    """Few rounds: the tests check behaviour, not model quality."""
+    values = dict(max_rounds=150, early_stopping_rounds=20)
+    values.update(kw)
+    return TrainerConfig(**values).validate()  # type: ignore[arg-type]
+
+
+def weak_champion_artifact() -> tuple[object, ModelArtifact]:
+    """A real but poor model: one weakly informative feature, three rounds."""
+    pop = synthetic.generate(1000, seed=5)
+    column = synthetic.FEATURES.index(WEAK_FEATURE)
+    booster = fit_booster(pop.features[:, [column]], pop.defaulted, [WEAK_FEATURE],
+                          num_boost_round=3, seed=5)
+    return booster, build_artifact(booster, "weak-champion", decision_threshold=0.2)
+
+
+def load(conn: psycopg.Connection, history: synthetic.History) -> None:
+    load_history(conn, history)
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    tables = ("blink_models", "blink_deployments", "blink_promotion_reviews",
+              "repayment_outcomes", "feature_store_snapshots")
+    return {t: conn.execute(f"SELECT count(*) FROM blink.{t}").fetchone()[0] for t in tables}
+
+
+def latest_vector(history: synthetic.History, user_id: str, names: list[str]) -> np.ndarray:
+    """The user's newest snapshot as a model input row (what blink_score reads)."""
+    doc = max((s for s in history.snapshots if s[0] == user_id), key=lambda s: s[1])[2]
+    return np.array([[doc.get(n, np.nan) for n in names]], dtype=np.float64)
