@@ -96,9 +96,10 @@ def apply_decision(conn: Any, *, candidate_id: int, champion_id: int | None, res
         reason = f"evaluated without --deploy; would {'promote' if result.passed else 'refuse'}: "
         reason += result.reason
         decision = "evaluated"
-    common: dict[str, Any] = dict(candidate_id=candidate_id, champion_id=champion_id, gate_passed=result.passed,
-                  forced=force and not result.passed, window=window, candidate=candidate,
-                  champion=champion)
+    common: dict[str, Any] = dict(
+        candidate_id=candidate_id, champion_id=champion_id, gate_passed=result.passed,
+        forced=force and not result.passed, window=window, candidate=candidate,
+        champion=champion)
     if promote:
         try:
             with conn.transaction():
