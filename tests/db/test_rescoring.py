@@ -1,0 +1,267 @@
+"""blink_rescore_pending, blink_score_batch and shadow models on a real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import psycopg
+import pytest
+
+from devenv.cluster import wait_for
+from tests.conftest import APP_USER, TRAINER_USER, alembic_downgrade, alembic_upgrade
+from tests.db.helpers import insert_snapshots, install
+
+
+@pytest.fixture
+def loaded_db(db, model_a):
+    """Every synthetic user with one snapshot, model_a champion, nothing audited yet."""
+    with db.connect() as conn:
+        insert_snapshots(conn, model_a.population.user_ids, model_a.population.documents())
+        install(conn, model_a.artifact)
+    return db
+
+
+def rescore(conn, **kwargs) -> dict:
+    args = ", ".join(f"{k} => {v}" for k, v in kwargs.items())
+    return conn.execute(f"SELECT blink_rescore_pending({args})").fetchone()[0]
+
+
+def audits(conn, source: str | None = None) -> list[tuple]:
+    where = "" if source is None else f"WHERE source = '{source}'"
+    return conn.execute(
+        "SELECT user_id, snapshot_id, model_id, probability_default, decision, risk_band,"
+        f" reasons, source FROM blink.risk_score_audits {where} ORDER BY snapshot_id, model_id"
+    ).fetchall()
+
+
+def test_a_run_audits_every_user_once_with_four_reasons(loaded_db, model_a):
+    n = len(model_a.population.user_ids)
+    with loaded_db.connect() as conn:
+        summary = rescore(conn, batch_size=250)
+        assert summary["ran"] and summary["complete"] and summary["scored"] == n
+        assert summary["batches"] == -(-n // 250)
+        rows = audits(conn)
+        assert rescore(conn)["scored"] == 0  # nothing pending: no duplicates
+        assert len(audits(conn)) == n
+        stored = conn.execute("SELECT a.id FROM blink.risk_score_audits a JOIN "
+                              "blink.feature_store_snapshots s ON s.id = a.snapshot_id "
+                              "WHERE a.features <> s.features").fetchall()
+    assert stored == []  # each audit keeps the exact document it was scored from
+    assert [r[0] for r in rows] == model_a.population.user_ids
+    probabilities = np.array([r[3] for r in rows])
+    expected = model_a.predict(model_a.population.features)
+    assert np.abs(probabilities - expected).max() <= 1e-6
+    assert all((r[4] == "declined") == (r[3] >= 0.2) for r in rows)
+    assert {r[7] for r in rows} == {"cron"}
+    booster_contrib = model_a.booster.predict(model_a.population.features[:50],
+                                              pred_contrib=True, num_threads=1)
+    names = model_a.artifact.feature_names
+    for row, phi in zip(rows[:50], booster_contrib, strict=True):
+        reasons = row[6]
+        assert len(reasons) == 4 and all(r["reason"] and r["code"] for r in reasons)
+        assert [r["shap"] for r in reasons] == sorted(phi[:-1], reverse=True)[:4]
+        assert all(r["shap"] == pytest.approx(phi[names.index(r["feature"])], abs=1e-12)
+                   for r in reasons)
+
+
+def test_new_snapshots_and_a_new_champion_make_users_pending(loaded_db, model_a, model_b):
+    docs = model_a.population.documents()
+    with loaded_db.connect() as conn:
+        rescore(conn)
+        insert_snapshots(conn, ["user-1", "user-2", "user-3"], [docs[10], docs[11], docs[12]])
+        summary = rescore(conn)
+        assert summary["scored"] == 3
+        latest = conn.execute(
+            "SELECT probability_default FROM blink.risk_score_audits WHERE user_id = 'user-2' "
+            "ORDER BY snapshot_id DESC LIMIT 1").fetchone()[0]
+        assert latest == pytest.approx(model_a.predict(model_a.population.features[11:12])[0],
+                                       abs=1e-9)
+        b_id = install(conn, model_b.artifact)
+        assert rescore(conn)["scored"] == len(docs)
+        by_b = conn.execute("SELECT count(*) FROM blink.risk_score_audits WHERE model_id = %s",
+                            [b_id]).fetchone()[0]
+        assert by_b == len(docs)
+        # a rollback to model a finds its audits still valid: nothing to redo
+        conn.execute("SELECT blink_rollback('test')")
+        assert rescore(conn)["scored"] == 0
+
+
+def test_bounded_runs_pick_up_where_the_last_one_stopped(loaded_db, model_a):
+    n = len(model_a.population.user_ids)
+    with loaded_db.connect() as conn:
+        first = rescore(conn, max_users=500, batch_size=100)
+        assert (first["scored"], first["complete"]) == (500, False)
+        tiny = rescore(conn, max_seconds=1e-9)  # no batch starts after the time is up
+        assert (tiny["scored"], tiny["complete"]) == (0, False)
+        rest = rescore(conn, batch_size=100)
+        assert (rest["scored"], rest["complete"]) == (n - 500, True)
+        count = conn.execute("SELECT count(*), count(DISTINCT snapshot_id) "
+                             "FROM blink.risk_score_audits").fetchone()
+    assert count == (n, n)
+
+
+def test_an_overlapping_run_returns_at_once(loaded_db, model_a):
+    n = len(model_a.population.user_ids)
+    with loaded_db.connect(autocommit=False) as first, loaded_db.connect() as second:
+        assert rescore(first)["scored"] == n  # not committed: still holds the lock
+        started = time.monotonic()
+        summary = rescore(second)
+        assert time.monotonic() - started < 30  # did not queue behind the first run
+        assert summary["ran"] is False and "in progress" in summary["reason"]
+        first.commit()
+        assert rescore(second)["scored"] == 0
+        assert second.execute("SELECT count(*) FROM blink.risk_score_audits").fetchone()[0] == n
+
+
+def test_a_run_killed_halfway_keeps_nothing_and_the_next_run_does_it_all(loaded_db, model_a):
+    n = len(model_a.population.user_ids)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            with loaded_db.connect() as conn:
+                outcome["pid"] = conn.info.backend_pid
+                outcome["summary"] = rescore(conn, batch_size=1)
+        except psycopg.OperationalError as exc:
+            outcome["error"] = exc
+
+    with loaded_db.connect() as watcher:
+        worker = threading.Thread(target=run)
+        worker.start()
+        # Mid-run: the run's backend holds the audit table's insert lock (a batch is written).
+        assert wait_for(lambda: "pid" in outcome and watcher.execute(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND mode = 'RowExclusiveLock'"
+            " AND relation = 'blink.risk_score_audits'::regclass)", [outcome["pid"]]
+        ).fetchone()[0], timeout=60, interval=0.01)
+        assert watcher.execute("SELECT pg_terminate_backend(%s)", [outcome["pid"]]).fetchone()[0]
+        worker.join(60)
+        assert "error" in outcome and "summary" not in outcome  # it really died mid-run
+        assert watcher.execute("SELECT count(*) FROM blink.risk_score_audits").fetchone()[0] == 0
+        assert rescore(watcher)["scored"] == n
+        counts = watcher.execute("SELECT count(*), count(DISTINCT (snapshot_id, model_id)) "
+                                 "FROM blink.risk_score_audits").fetchone()
+    assert counts == (n, n)
+
+
+def test_shadow_models_are_audited_without_changing_decisions(loaded_db, model_a, model_b):
+    n = len(model_a.population.user_ids)
+    with loaded_db.connect() as conn:
+        champion = conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0]
+        shadow = install(conn, model_b.artifact, promote=False)
+    with loaded_db.connect(TRAINER_USER) as trainer:
+        assert trainer.execute("SELECT blink_shadow_add(%s, 'challenger')", [shadow]).fetchone()[0]
+        assert not trainer.execute("SELECT blink_shadow_add(%s)", [shadow]).fetchone()[0]
+        with pytest.raises(psycopg.errors.NoDataFound, match="no model with id 999"):
+            trainer.execute("SELECT blink_shadow_add(999)")
+    with loaded_db.connect() as conn:
+        summary = rescore(conn)
+        assert summary["scored"] == n and summary["shadow_scored"] == {str(shadow): n}
+        rows = audits(conn, "shadow")
+        assert {r[2] for r in rows} == {shadow}
+        got = np.array([r[3] for r in rows])
+        assert np.abs(got - model_b.predict(model_a.population.features)).max() <= 1e-6
+        assert all(len(r[6]) == 4 for r in rows)
+        current = conn.execute("SELECT DISTINCT model_id, source FROM blink.current_decisions"
+                               ).fetchall()
+        assert current == [(champion, "cron")]
+        assert conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0] == champion
+        assert rescore(conn)["shadow_scored"] == {str(shadow): 0}
+    with loaded_db.connect(TRAINER_USER) as trainer:
+        assert trainer.execute("SELECT blink_shadow_remove(%s)", [shadow]).fetchone()[0]
+    with loaded_db.connect() as conn:
+        insert_snapshots(conn, ["user-5"], [model_a.population.documents()[6]])
+        summary = rescore(conn)
+        assert summary["scored"] == 1 and summary["shadow_scored"] == {}
+
+
+def test_score_batch_matches_lightgbm_in_input_order(loaded_db, model_a):
+    users = model_a.population.user_ids
+    asked = users[::-1] + ["nobody", None, users[3]]
+    with loaded_db.connect(APP_USER) as app:
+        rows = app.execute("SELECT * FROM blink_score_batch(%s)", [asked]).fetchall()
+        single = app.execute("SELECT blink_score(%s)", [users[3]]).fetchone()[0]
+        assert app.execute("SELECT count(*) FROM blink_score_batch('{}')").fetchone()[0] == 0
+    assert [r[0] for r in rows] == asked
+    got = np.array([r[1] for r in rows[:len(users)]])[::-1]
+    assert np.isnan(model_a.population.features).any()
+    assert np.abs(got - model_a.predict(model_a.population.features)).max() <= 1e-6
+    assert rows[-3][1:4] == (None, None, None) and rows[-2][1] is None
+    assert rows[-1][1] == single
+    assert all((r[2] == "declined") == (r[1] >= 0.2) for r in rows[:len(users)])
+
+
+def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(loaded_db, model_a):
+    doc = dict(model_a.population.documents()[0])
+    huge = dict(doc, metric_total_balance=1e305)  # beyond what SQL converts: done in Python
+    bad = dict(doc, metric_volatility90="high")
+    with loaded_db.connect() as conn:
+        insert_snapshots(conn, ["odd-1", "odd-2"], [huge, bad])
+    with loaded_db.connect(APP_USER) as app:
+        one = app.execute("SELECT probability_default FROM blink_score_batch(ARRAY['odd-1'])"
+                          ).fetchone()[0]
+        assert one == pytest.approx(app.execute("SELECT blink_score('odd-1')").fetchone()[0],
+                                    abs=1e-12)
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match='feature "metric_volatility90" in snapshot .* of user .odd-2.'):
+            app.execute("SELECT * FROM blink_score_batch(ARRAY['odd-1', 'odd-2'])")
+    with loaded_db.connect() as conn:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        summary = rescore(conn)
+        assert summary["scored"] == len(model_a.population.user_ids) + 1
+        assert summary["invalid_snapshots"] == 1
+        assert any("metric_volatility90" in m and "odd-2" in m for m in notices), notices
+        users = {r[0] for r in audits(conn)}
+    assert "odd-1" in users and "odd-2" not in users
+
+
+def test_no_champion_is_a_quiet_run_and_only_the_owner_may_rescore(db, model_a):
+    with db.connect() as conn:
+        summary = rescore(conn)
+    assert summary["ran"] and summary["scored"] == 0 and "no champion" in summary["reason"]
+    with db.connect(APP_USER) as app:
+        for sql in ("SELECT blink_rescore_pending()", "SELECT blink_schedule()",
+                    "SELECT blink_unschedule()", "SELECT blink_shadow_add(1)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(sql)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("UPDATE blink.reason_codes SET reason_text = 'x'")
+    with db.connect() as conn, pytest.raises(psycopg.errors.RaiseException, match="max_users"):
+        rescore(conn, max_users=0)
+
+
+def test_migration_downgrades_to_0002_and_back(db):
+    dsn = db.dsn()
+    with db.connect() as conn:
+        insert_snapshots(conn, ["u"], [{"metric_total_balance": 1.0}])
+    alembic_downgrade(dsn, "0002_trainer")
+    with db.connect() as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_proc WHERE proname LIKE 'blink\\_%%' AND proname IN "
+            "('blink_rescore_pending', 'blink_explain', 'blink_score_batch', 'blink_schedule')"
+        ).fetchone()[0]
+        tables = conn.execute("SELECT to_regclass('blink.reason_codes'), "
+                              "to_regclass('blink.blink_shadow_models')").fetchone()
+        assert (left, tables) == (0, (None, None))
+        assert conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone()[0] == 1
+    alembic_upgrade(dsn)
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT p.proname, obj_description(p.oid, 'pg_proc'), p.proconfig, p.provolatile "
+            "FROM pg_proc p WHERE p.proname IN ('blink_rescore_pending', 'blink_explain', "
+            "'blink_score_batch', 'blink_schedule', 'blink_unschedule', 'blink_shadow_add', "
+            "'blink_shadow_remove')").fetchall()
+        assert len(rows) == 7
+        assert all(c and cfg and any(x.startswith("search_path=") for x in cfg)
+                   for _, c, cfg, _ in rows), rows
+        codes = conn.execute("SELECT count(*) FROM blink.reason_codes").fetchone()[0]
+    assert codes == 8
+
+
+def test_summary_is_json(loaded_db):
+    with loaded_db.connect() as conn:
+        text = conn.execute("SELECT blink_rescore_pending()::text").fetchone()[0]
+    assert json.loads(text)["ran"] is True

@@ -1,0 +1,109 @@
+"""The vectorised batch path: one native call per batch, same results as LightGBM and decide()."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from pyfuncs import batch, rescore
+from pyfuncs.decision import DecisionPolicy
+from pyfuncs.errors import BlinkError
+from pyfuncs.model import load_model
+from pyfuncs.predictor import CompiledPredictor
+
+
+def model_row(artifact):
+    return {
+        "id": 1, "version": artifact.version, "feature_names": artifact.feature_names,
+        "compiled_lib": artifact.compiled_lib, "compiled_lib_sha256": artifact.compiled_lib_sha256,
+        "decision_threshold": artifact.decision_threshold,
+        "risk_bands": artifact.row()["risk_bands"],
+    }
+
+
+def bug_value() -> float:
+    """A finite double whose low 4 bytes are 0xFFFFFFFF (TL2cgen reads it as missing)."""
+    return struct.unpack("<d", struct.pack("<Q", 0x40A3880000000000 | 0xFFFFFFFF))[0]
+
+
+@pytest.fixture(scope="module")
+def loaded(model_a):
+    warnings: list[str] = []
+    model = load_model(model_row(model_a.artifact), lambda: model_a.artifact.model_text,
+                       warnings.append)
+    assert warnings == [] and model.compiled is not None
+    return model
+
+
+def test_batch_predictions_match_lightgbm_with_missing_values(loaded, model_a):
+    matrix = model_a.population.features
+    assert np.isnan(matrix).any()
+    got = loaded.predict_batch(matrix)
+    assert np.abs(got - model_a.predict(matrix)).max() <= 1e-6
+    # the raw batch call itself (no LightGBM rows) is exact too, and one call per batch
+    raw, buggy = loaded.compiled.predict_batch(matrix)
+    assert not buggy.any()
+    assert np.abs(raw - model_a.predict(matrix)).max() <= 1e-12
+
+
+def test_values_tl2cgen_misreads_are_scored_by_lightgbm_in_a_batch(loaded, model_a):
+    matrix = model_a.population.features[:50].copy()
+    changed = False
+    for column in range(matrix.shape[1]):
+        probe = matrix.copy()
+        probe[7, column] = bug_value()
+        as_missing = probe.copy()
+        as_missing[7, column] = np.nan
+        if abs(model_a.predict(probe[7:8])[0] - model_a.predict(as_missing[7:8])[0]) > 1e-6:
+            matrix = probe
+            changed = True
+            break
+    assert changed, "no feature where the value differs from missing: the test would not bite"
+    _, buggy = loaded.compiled.predict_batch(matrix)
+    assert buggy.tolist() == [i == 7 for i in range(50)]
+    assert np.abs(loaded.predict_batch(matrix) - model_a.predict(matrix)).max() <= 1e-12
+
+
+def test_batch_of_nothing_and_a_private_library(loaded, model_a):
+    assert loaded.predict_batch(np.zeros((0, 7))).shape == (0,)
+    art = model_a.artifact
+    again = CompiledPredictor(art.compiled_lib, art.compiled_lib_sha256, 7)
+    # each load gets its own library object (never a previously loaded model by name)
+    assert again.library_path != loaded.compiled.library_path
+
+
+def test_decide_batch_matches_decide_row_by_row():
+    policy = DecisionPolicy.from_model(0.2, [
+        {"band": "A", "max_probability": 0.05}, {"band": "B", "max_probability": 0.1},
+        {"band": "C", "max_probability": 1.0}])
+    p = np.array([0.0, 0.05, 0.050001, 0.1, 0.19999, 0.2, 0.7, 1.0])
+    decisions, bands = batch.decide_batch(policy, p)
+    assert list(zip(decisions, bands, strict=True)) == [policy.decide(float(x)) for x in p]
+    assert bands[:3] == ["A", "A", "B"] and decisions[4:6] == ["approved", "declined"]
+
+
+def test_score_matrix_aligns_scores_decisions_and_bands(loaded, model_a):
+    matrix = model_a.population.features[:300]
+    scores = batch.score_matrix(loaded, matrix)
+    expected = model_a.predict(matrix)
+    assert np.abs(scores.probabilities - expected).max() <= 1e-9
+    assert scores.decisions == [loaded.policy.decide(p)[0] for p in scores.probabilities]
+    assert scores.bands == [loaded.policy.decide(p)[1] for p in scores.probabilities]
+
+
+def test_matrix_from_flat_turns_none_into_nan_and_checks_the_shape():
+    m = batch.matrix_from_flat([1.0, None, 3.0, 4.0], 2, 2)
+    assert m.shape == (2, 2) and np.isnan(m[0, 1]) and m[1, 1] == 4.0
+    assert batch.matrix_from_flat(None, 0, 3).shape == (0, 3)
+    with pytest.raises(ValueError, match="expected 2 x 3"):
+        batch.matrix_from_flat([1.0, 2.0], 2, 3)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 10, 100), "max_users"), ((10, 0, 100), "max_seconds"), ((10, -1.5, 100), "max_seconds"),
+    ((10, 10, 0), "batch_size"), ((10, 10, rescore.MAX_BATCH + 1), "batch_size"),
+])
+def test_run_limits_are_checked(args, message):
+    with pytest.raises(BlinkError, match=message):
+        rescore.Limits.checked(*args)
+    assert rescore.Limits.checked(1, 0.5, 1) == rescore.Limits(1, 0.5, 1)
