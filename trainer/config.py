@@ -45,6 +45,13 @@ class TrainerConfig:
             raise ConfigError("min_rows, min_positives and max_rounds must be at least 1")
         if self.features is not None and len(set(self.features)) != len(self.features):
             raise ConfigError("features must be distinct")
+        from pyfuncs.decision import DecisionPolicy
+        from pyfuncs.errors import BlinkError
+
+        try:  # the same check blink applies when it loads the model
+            DecisionPolicy.from_model(0.5, self.risk_bands)
+        except (BlinkError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"bad risk_bands: {exc}") from None
         return self
 
     def to_dict(self) -> dict[str, Any]:

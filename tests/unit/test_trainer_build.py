@@ -115,3 +115,16 @@ def test_report_holds_all_plots_as_png_and_the_comparison(data):
         assert base64.b64decode(data64).startswith(b"\x89PNG\r\n\x1a\n")
     assert "better: because" in html and "old" in html
     assert f"{test['roc_auc']:.4f}" in html
+
+
+def test_the_documented_config_example_loads(tmp_path):
+    from tests.conftest import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "trainer.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)  # type: ignore[union-attr]
+    (tmp_path / "trainer.toml").write_text(example)
+    cfg = load_config(tmp_path / "trainer.toml")
+    assert cfg.monotone["metric_overdraft_count90"] == 1 and cfg.params == {"num_leaves": 15}
+    assert [b["band"] for b in cfg.risk_bands] == ["low", "high"]
+    with pytest.raises(ConfigError, match="bad risk_bands"):
+        load_config(None, risk_bands=[{"band": "A", "max_probability": 0.5}])
