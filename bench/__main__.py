@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quick": cfg.quick,
                 "command": "make bench" + (" QUICK=1" if cfg.quick else ""),
                 "machine": machine(),
+                "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                 "versions": versions(env),
             },
             "config": cfg.as_dict(),
@@ -75,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         results["reload"] = lifecycle.reload(env, cfg.reload_repeats)
         log(f"batch throughput over {cfg.batch_users:,} users")
         results["batch"] = throughput.batch(env, min(cfg.batch_users, env.n_users))
-        log(f"explanations over {cfg.explain_users:,} users")
-        results["explanations"] = throughput.explanations(env, min(cfg.explain_users, env.n_users))
+        log(f"explanations over {cfg.explain_users:,} users, then rescoring up to "
+            f"{cfg.rescore_users:,}")
+        results["explanations"] = throughput.explanations(
+            env, min(cfg.explain_users, env.n_users), cfg.rescore_users, cfg.rescore_seconds)
     finally:
         env.close()
     results["targets"] = report.targets(results)
     results["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results = {key: results[key] for key in report.RESULT_KEYS}
     args.out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = args.out / f"{stamp}.json", args.out / f"{stamp}.png"

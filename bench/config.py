@@ -26,6 +26,8 @@ class BenchConfig:
     warmup_requests: int = 3  # per client connection, discarded (first call loads the model)
     batch_users: int = 100_000  # users rescored in one statement
     explain_users: int = 2_000
+    rescore_users: int = 100_000  # blink_rescore_pending(max_users => ...) in one run
+    rescore_seconds: float = 180.0  # its max_seconds: no batch starts after this
     cold_start_repeats: int = 10
     reload_repeats: int = 5
     timeout_seconds: float = 300.0  # hard bound on any one subprocess (pgbench, uvicorn start)
@@ -55,6 +57,8 @@ def quick() -> BenchConfig:
         warmup_requests=1,
         batch_users=2_000,
         explain_users=100,
+        rescore_users=2_000,
+        rescore_seconds=30.0,
         cold_start_repeats=2,
         reload_repeats=2,
         timeout_seconds=60.0,

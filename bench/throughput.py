@@ -3,12 +3,15 @@
 References run in this process on the same in-memory float64 matrix of the same users:
 
 * the raw kernel: TL2cgen's own batch predictor over the compiled library, one thread;
-* blink's ctypes path (``CompiledPredictor.predict_matrix``, what pyfuncs calls per batch);
+* blink's in-process paths: ``CompiledPredictor.predict_batch`` (what the batch functions
+  call) and ``predict_matrix`` (one ctypes call per row);
 * LightGBM ``predict`` and ``pred_contrib`` (exact TreeSHAP), one thread.
 
-In the database, as the application role, over the same users: every rescoring entry point
-that exists in this checkout (looked up in ``pg_proc``), plus ``blink_score`` per row in one
-statement, which the core alone provides.
+In the database, over the same users: ``blink_score_batch(text[])`` and ``blink_score`` per
+row in one statement (as the application role); ``blink_explain`` computed on demand and
+read back from its stored audit (application role); ``blink_rescore_pending`` (as the
+superuser, as pg_cron runs it), which scores, explains and audits every pending user. Entry
+points missing from the checkout are looked up in ``pg_proc`` and reported as absent.
 """
 
 from __future__ import annotations
@@ -62,12 +65,17 @@ def references(env: Environment, rows: int) -> dict[str, Any]:
         kernel_s = best_seconds(lambda: kernel.predict(dmat))
         kernel_out = np.asarray(kernel.predict(dmat)).reshape(-1)
     compiled = CompiledPredictor(art.compiled_lib, art.compiled_lib_sha256, len(art.feature_names))
+    batch_s = None
+    if hasattr(compiled, "predict_batch"):
+        batch_s = best_seconds(lambda: compiled.predict_batch(matrix))
     ctypes_s = best_seconds(lambda: compiled.predict_matrix(matrix))
     lgbm_s = best_seconds(lambda: env.booster.predict(matrix, num_threads=1))
     lgbm_out = env.booster.predict(matrix, num_threads=1)
     return {
         "rows": rows,
         "kernel_tl2cgen_rows_per_s": rows_per_s(rows, kernel_s),
+        "blink_predict_batch_in_process_rows_per_s": (
+            None if batch_s is None else rows_per_s(rows, batch_s)),
         "blink_ctypes_predict_matrix_rows_per_s": rows_per_s(rows, ctypes_s),
         "lightgbm_predict_rows_per_s": rows_per_s(rows, lgbm_s),
         "max_abs_diff_kernel_vs_lightgbm": float(np.abs(kernel_out - lgbm_out).max()),
@@ -97,9 +105,14 @@ def in_database(env: Environment, rows: int) -> dict[str, Any]:
         if row[0] != rows:
             raise RuntimeError(f"blink_score scored {row[0]} of {rows} users")
         out["blink_score_per_row_rows_per_s"] = rows_per_s(rows, seconds)
+        out["blink_score_batch_rows_per_s"] = None
         if function_exists(app, "blink_score_batch(text[])"):
+            app.execute("SELECT count(*) FROM blink_score_batch(%s::text[])", [users[:10]])
             seconds, row = _timed_statement(
-                app, "SELECT count(*) FROM blink_score_batch(%s::text[])", [users])
+                app, "SELECT count(probability_default) FROM blink_score_batch(%s::text[])",
+                [users])
+            if row[0] != rows:
+                raise RuntimeError(f"blink_score_batch scored {row[0]} of {rows} users")
             out["blink_score_batch_rows_per_s"] = rows_per_s(rows, seconds)
     return out
 
@@ -116,26 +129,48 @@ def batch(env: Environment, rows: int) -> dict[str, Any]:
     return result
 
 
-def explanations(env: Environment, rows: int) -> dict[str, Any]:
-    """Explanation rows/s: LightGBM pred_contrib (one thread) and blink's, when it exists."""
+EXPLAIN_ALL = "SELECT count(*) FROM unnest(%s::text[]) AS t(u), LATERAL blink_explain(u)"
+
+
+def explanations(env: Environment, rows: int, rescore_users: int,
+                 rescore_seconds: float) -> dict[str, Any]:
+    """Explanation rows/s against LightGBM pred_contrib (one thread) on the same users.
+
+    blink_explain runs first on the first ``rows`` users (nothing stored yet: it computes
+    and stores each audit), then again on them (it reads the stored audit back). Then
+    blink_rescore_pending scores, explains and audits up to ``rescore_users`` other users.
+    """
     matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
     seconds = best_seconds(
         lambda: env.booster.predict(matrix, pred_contrib=True, num_threads=1), max_repeats=3)
-    result: dict[str, Any] = {
-        "rows": rows,
-        "lightgbm_pred_contrib_rows_per_s": rows_per_s(rows, seconds),
-    }
+    reference = rows_per_s(rows, seconds)
+    result: dict[str, Any] = {"rows": rows, "lightgbm_pred_contrib_rows_per_s": reference,
+                              "absent": []}
     users = env.population.user_ids[:rows]
     with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
         if function_exists(app, "blink_explain(text)"):
-            app.execute("SELECT count(*) FROM blink_explain(%s)", [users[0]]).fetchone()
-            seconds, _ = _timed_statement(
-                app, "SELECT count(*) FROM unnest(%s::text[]) AS t(u), LATERAL blink_explain(u)",
-                [users])
-            result["blink_explain_rows_per_s"] = rows_per_s(rows, seconds)
-            result["ratio_blink_to_pred_contrib"] = ratio(
-                result["blink_explain_rows_per_s"], result["lightgbm_pred_contrib_rows_per_s"])
+            # Warm up (model, booster for SHAP) on a user outside both measured sets.
+            app.execute("SELECT count(*) FROM blink_explain(%s)",
+                        [env.population.user_ids[-1]]).fetchone()
+            seconds, _ = _timed_statement(app, EXPLAIN_ALL, [users])
+            result["blink_explain_on_demand_rows_per_s"] = rows_per_s(rows, seconds)
+            seconds, _ = _timed_statement(app, EXPLAIN_ALL, [users])
+            result["blink_explain_stored_rows_per_s"] = rows_per_s(rows, seconds)
         else:
-            result["blink_explain_rows_per_s"] = None
-            result["note"] = "blink_explain(text) does not exist in this checkout"
+            result["absent"].append("blink_explain(text)")
+    with env.connect() as admin:
+        if function_exists(admin, "blink_rescore_pending(integer,double precision,integer)"):
+            seconds, row = _timed_statement(
+                admin, "SELECT blink_rescore_pending(%s, %s, 500)",
+                [rescore_users, rescore_seconds])
+            summary = row[0]
+            result["rescore_summary"] = summary
+            result["rescore_users"] = summary["scored"]
+            result["blink_rescore_pending_rows_per_s"] = rows_per_s(summary["scored"], seconds)
+        else:
+            result["absent"].append("blink_rescore_pending(integer, double precision, integer)")
+    result["ratios_to_pred_contrib"] = {
+        key: ratio(value, reference) for key, value in result.items()
+        if key.endswith("_rows_per_s") and key != "lightgbm_pred_contrib_rows_per_s"
+    }
     return result

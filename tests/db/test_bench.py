@@ -36,7 +36,15 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert results["batch"]["max_abs_diff_kernel_vs_lightgbm"] < 1e-9
     assert results["batch"]["kernel_tl2cgen_rows_per_s"] > 0
     assert results["batch"]["blink_score_per_row_rows_per_s"] > 0
-    assert results["explanations"]["lightgbm_pred_contrib_rows_per_s"] > 0
+    explanations = results["explanations"]
+    assert explanations["lightgbm_pred_contrib_rows_per_s"] > 0
+    assert explanations["absent"] == []
+    assert explanations["blink_explain_on_demand_rows_per_s"] > 0
+    assert explanations["blink_explain_stored_rows_per_s"] > 0
+    # Rescoring reaches every user blink_explain has not already audited.
+    assert explanations["rescore_summary"]["complete"] is True
+    assert explanations["rescore_users"] == results["config"]["n_users"] - explanations["rows"] - 1
+    assert results["batch"]["blink_score_batch_rows_per_s"] > 0
     assert results["cold_start"]["first_call_ms"] > 0
     assert results["reload"]["calls_until_new_model"] == [1] * results["reload"]["repeats"]
     assert [t["target"] for t in results["targets"]][-1].startswith("cold start")

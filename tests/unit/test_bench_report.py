@@ -48,7 +48,7 @@ def _results(blink_p50, floor_p50, micro_p50, py_p50, cold_ms, batch):
         "batch": {"rows": 10, "kernel_tl2cgen_rows_per_s": 1000.0, **batch,
                   "ratios_to_kernel": {}},
         "explanations": {"rows": 5, "lightgbm_pred_contrib_rows_per_s": 10.0,
-                         "blink_explain_rows_per_s": None, "note": "absent"},
+                         "absent": ["blink_explain(text)"], "ratios_to_pred_contrib": {}},
         "cold_start": {"first_call_ms": cold_ms, "warm_call_ms": 1.0, "connect_ms": 1.0,
                        "breakdown_one_session": {}},
         "reload": {"reload_ms": 2.0, "warm_call_ms": 1.0, "calls_until_new_model": [1]},
@@ -66,7 +66,9 @@ def test_targets_pass_and_fail_on_the_runs_own_references():
     assert table(bad).count("FAIL") == 4
 
 
-def test_batch_target_prefers_rescoring_over_per_row_scoring():
-    batch = {"blink_score_per_row_rows_per_s": 1.0, "blink_rescore_pending_rows_per_s": 5.0}
-    assert batch_figure(batch) == ("blink_rescore_pending_rows_per_s", 5.0)
+def test_batch_target_prefers_the_batch_function_over_per_row_scoring():
+    batch = {"blink_score_per_row_rows_per_s": 1.0, "blink_score_batch_rows_per_s": 5.0}
+    assert batch_figure(batch) == ("blink_score_batch_rows_per_s", 5.0)
+    assert batch_figure({"blink_score_per_row_rows_per_s": 1.0, "blink_score_batch_rows_per_s":
+                         None}) == ("blink_score_per_row_rows_per_s", 1.0)
     assert batch_figure({}) == ("none", None)
