@@ -194,6 +194,10 @@ BEGIN
         RAISE EXCEPTION 'blink: keep_history must be at least 1 hour, got %', keep_history
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- pg_cron in this very database (a single-database cluster, the demo): set it up here.
+    IF cron_db = here AND NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        CREATE EXTENSION pg_cron;
+    END IF;
     rescore_cmd := format('SELECT public.blink_rescore_pending(max_users => %s, max_seconds => %s)',
                           max_users, max_seconds);
     trim_cmd := format('DELETE FROM cron.job_run_details WHERE end_time < now() - interval %L',
@@ -212,7 +216,7 @@ BEGIN
     RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION public.blink_schedule(text, integer, double precision, interval) IS
-'Install (or update) the pg_cron jobs of this database: blink_rescore_pending on schedule (default every 5 minutes), and a daily trim of cron.job_run_details older than keep_history. Needs pg_cron created in cron.database_name and, when that is another database, dblink here; run as a superuser.';
+'Install (or update) the pg_cron jobs of this database: blink_rescore_pending on schedule (default every 5 minutes), and a daily trim of cron.job_run_details older than keep_history. Run as a superuser. Creates pg_cron when cron.database_name is this database; when it is another one, pg_cron must already be created there and dblink is used to reach it.';
 
 CREATE OR REPLACE FUNCTION public.blink_unschedule()
 RETURNS integer

@@ -1,0 +1,69 @@
+"""A real pg_cron tick: blink_schedule() installs the jobs, the tick audits new snapshots."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from devenv.cluster import wait_for
+from tests.db.helpers import insert_snapshots, install
+
+JOBS = "SELECT jobname, database, schedule, command FROM cron.job WHERE jobname LIKE %s ORDER BY 1"
+
+
+@pytest.fixture
+def cron_db(cluster):
+    """The cluster's cron.database_name ('test', not migrated) with pg_cron created in it."""
+    with psycopg.connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        yield conn
+
+
+@pytest.mark.slow
+def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
+    users = model_a.population.user_ids[:300]
+    with db.connect() as conn:
+        install(conn, model_a.artifact)
+        jobs = conn.execute("SELECT job_name, cron_database FROM "
+                            "blink_schedule(schedule => '* * * * *')").fetchall()
+        try:
+            assert jobs == [(f"blink-rescore/{db.name}", "test"),
+                            (f"blink-trim-history/{db.name}", "test")]
+            installed = cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()
+            assert [(j[0], j[1], j[2]) for j in installed] == [
+                (f"blink-rescore/{db.name}", db.name, "* * * * *"),
+                (f"blink-trim-history/{db.name}", "test", "17 3 * * *")]
+            assert "blink_rescore_pending" in installed[0][3]
+            assert "cron.job_run_details" in installed[1][3]
+            # scheduling again updates the same jobs instead of adding more
+            conn.execute("SELECT blink_schedule(schedule => '* * * * *')")
+            assert len(cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()) == 2
+
+            insert_snapshots(conn, users, model_a.population.documents()[:300])
+
+            def audited() -> int:
+                return conn.execute("SELECT count(*) FROM blink.risk_score_audits "
+                                    "WHERE source = 'cron'").fetchone()[0]
+
+            assert wait_for(lambda: audited() == len(users), timeout=75, interval=1), audited()
+            rows = conn.execute("SELECT count(DISTINCT snapshot_id), min(jsonb_array_length("
+                                "reasons)) FROM blink.risk_score_audits").fetchone()
+            assert rows == (len(users), 4)
+            run = cron_db.execute(
+                "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
+                "WHERE j.jobname = %s ORDER BY d.runid LIMIT 1",
+                [f"blink-rescore/{db.name}"]).fetchone()
+            assert run is not None and run[0] in ("succeeded", "running")
+        finally:
+            removed = conn.execute("SELECT blink_unschedule()").fetchone()[0]
+        assert removed == 2
+        assert cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall() == []
+        assert conn.execute("SELECT blink_unschedule()").fetchone()[0] == 0
+
+
+def test_schedule_checks_its_arguments(cron_db, db):
+    with db.connect() as conn:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="max_users"):
+            conn.execute("SELECT blink_schedule(max_users => 0)")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="keep_history"):
+            conn.execute("SELECT blink_schedule(keep_history => '1 minute')")
