@@ -53,12 +53,25 @@ def _score_latest(plpy: Any, GD: dict, user_id: str) -> tuple[LoadedModel, dict 
     return champion, row, champion.predict_row(values)
 
 
-def score(plpy: Any, GD: dict, user_id: str) -> float | None:
-    """blink_score(user_id): probability of default from the latest snapshot, or None."""
-    with reported(plpy):
-        _, snapshot, probability = _score_latest(plpy, GD, user_id)
-        return None if snapshot is None else probability
-    return None  # unreachable: reported() re-raises as an SQL error
+def score_snapshot(plpy: Any, GD: dict, model_id: int | None, user_id: str,
+                   snapshot_id: int | None, document: str | None) -> float | None:
+    """blink_score(user_id), after SQL fetched the champion id and the latest snapshot.
+
+    The lookup runs in PL/pgSQL because a PL/Python SPI call costs more than the whole
+    prediction (it opens a subtransaction); this half needs no SPI once the model is cached.
+    """
+    try:
+        champion = model(plpy, GD, model_id)
+        if snapshot_id is None or document is None:
+            return None
+        values = features.to_vector(
+            features.parse_document(document), champion.feature_names, allow_unknown=True,
+            where=f"in snapshot {snapshot_id} of user {user_id!r}",
+        )
+        return champion.predict_row(values)
+    except BlinkError as exc:
+        plpy.error(str(exc), hint=exc.hint, sqlstate=exc.sqlstate)
+    return None  # unreachable: plpy.error raises
 
 
 def score_features(plpy: Any, GD: dict, document: str) -> float:

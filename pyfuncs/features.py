@@ -61,7 +61,15 @@ def to_vector(
                 + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
                 hint="The champion model uses: " + ", ".join(feature_names),
             )
-    return [feature_value(name, doc.get(name), where) for name in feature_names]
+    vector = []
+    for name in feature_names:
+        value = doc.get(name)
+        # Fast path for the common case, a finite float (x - x is NaN for NaN and infinities).
+        if type(value) is float and value - value == 0.0:
+            vector.append(value)
+        else:
+            vector.append(feature_value(name, value, where))
+    return vector
 
 
 def _json_type(value: Any) -> str:

@@ -11,6 +11,7 @@ it directly through ctypes, one thread, no DMatrix. Two TL2cgen facts shape this
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import tempfile
@@ -53,22 +54,30 @@ class CompiledPredictor:
         self._lib.predict.restype = None
         self.num_features = num_features
         self._row = (Entry * num_features)()
+        # Two views of the row's memory: doubles to write values, and 32-bit ints whose even
+        # slots alias each Entry's "missing" field (offset 0). Plain arrays index faster
+        # than Entry objects, and this is the per-call hot path.
+        self._values = (ctypes.c_double * num_features).from_buffer(self._row)
+        self._words = (ctypes.c_int32 * (2 * num_features)).from_buffer(self._row)
         self._out = (ctypes.c_double * 1)()
+        self._call = functools.partial(self._lib.predict, ctypes.addressof(self._row), 0,
+                                       ctypes.addressof(self._out))
         self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
 
     def predict_row(self, values: Sequence[float]) -> float | None:
         """Probability for one row, or None when the row hits TL2cgen's missing-value bug."""
-        row = self._row
+        cells, words = self._values, self._words
         for i, value in enumerate(values):
             if value != value:  # NaN: missing
-                row[i].missing = -1
+                words[2 * i] = -1
             else:
-                row[i].fvalue = value
-                if row[i].missing == -1:
+                cells[i] = value
+                if words[2 * i] == -1:
                     return None
-        self._out[0] = 0.0
-        self._lib.predict(ctypes.addressof(row), 0, ctypes.addressof(self._out))
-        return float(self._out[0])
+        out = self._out
+        out[0] = 0.0  # predict() adds into out
+        self._call()
+        return out[0]
 
     def predict_matrix(self, matrix: Any) -> tuple[Any, Any]:
         """Probabilities for a float64 matrix; returns (probabilities, rows hitting the bug)."""
