@@ -29,34 +29,74 @@ class SnapshotBatch:
 
 def fetch_batch(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
                 feature_names: Sequence[str]) -> SnapshotBatch:
-    """One SPI query for the whole batch, plus one for the rare rows SQL could not convert.
+    """The snapshots ``snapshot_ids`` (ascending), in one SPI query, ready to score.
 
-    SQL converts numbers; a row holding anything else (a string, a boolean, a number beyond
-    float8) is converted here by the same rules as blink_score, so it either scores exactly
-    as blink_score would, or is left out with the error blink_score would raise.
+    SQL converts the numbers; a row holding anything else (a string, a boolean, a number
+    beyond float8) is converted here by the same rules as blink_score, so it either scores
+    exactly as blink_score would, or is left out with the error blink_score would raise.
     """
-    import numpy as np
-
-    row = store.one(plpy, GD, "snapshot_batch", list(snapshot_ids), list(feature_names))
-    ids: list[int] = list(row["ids"] or []) if row else []
-    matrix = batch.matrix_from_flat(row["vals"] if row else None, len(ids), len(feature_names))
-    bad = sorted(row["bad"] or []) if row else []
-    invalid: list[str] = []
-    if bad:
-        keep = np.ones(len(ids), dtype=bool)
-        position = {sid: i for i, sid in enumerate(ids)}
-        for doc in store.run(plpy, GD, "snapshot_documents", bad):
-            i = position[doc["id"]]
-            where = f"in snapshot {doc['id']} of user {doc['user_id']!r}"
-            try:
-                matrix[i] = features.to_vector(features.parse_document(doc["features"]),
-                                               feature_names, allow_unknown=True, where=where)
-            except FeatureError as exc:
-                keep[i] = False
-                invalid.append(str(exc))
+    row = values_query(plpy, GD, "ids", feature_names, list(snapshot_ids))
+    ids: list[int] = list(row["ids"] or [])
+    matrix = batch.matrix_from_rows(row["vals"], len(ids), len(feature_names))
+    keep, invalid = _convert_flagged(plpy, GD, ids, matrix, row["bad"], feature_names)
+    if invalid:
         ids = [sid for sid, k in zip(ids, keep, strict=True) if k]
         matrix = matrix[keep]
     return SnapshotBatch(ids, matrix, invalid)
+
+
+def values_query(plpy: Any, GD: dict, kind: str, feature_names: Sequence[str],
+                 arg: list[Any]) -> dict[str, Any]:
+    """Run the batch values query (``kind`` "ids" or "users") for this feature list.
+
+    The fast form casts numbers straight to float8; a number beyond float8's range makes it
+    fail (SQLSTATE 22003), and the batch is read again with the slower form that cannot fail.
+    """
+    plans = GD.setdefault("blink.value_plans", {})
+
+    def plan(safe: bool) -> Any:
+        key = (kind, safe, tuple(feature_names))
+        if key not in plans:
+            if kind == "ids":
+                plans[key] = plpy.prepare(batch.snapshots_by_id_sql(feature_names, safe=safe),
+                                          ["bigint[]"])
+            else:
+                plans[key] = plpy.prepare(batch.latest_snapshots_sql(feature_names, safe=safe),
+                                          ["text[]"])
+        return plans[key]
+
+    try:
+        with plpy.subtransaction():
+            return plpy.execute(plan(False), [arg])[0]
+    except plpy.SPIError as exc:
+        if getattr(exc, "sqlstate", None) != "22003":  # numeric_value_out_of_range
+            raise
+    return plpy.execute(plan(True), [arg])[0]
+
+
+def _convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
+                     flagged: list[int] | None, feature_names: Sequence[str]) -> tuple[Any, list]:
+    """Convert the rows SQL flagged in Python; returns (rows to keep, error per dropped row)."""
+    import numpy as np
+
+    keep = np.ones(len(ids), dtype=bool)
+    invalid: list[str] = []
+    if not flagged:
+        return keep, invalid
+    positions: dict[int, list[int]] = {}
+    for i, sid in enumerate(ids):
+        positions.setdefault(sid, []).append(i)
+    for doc in store.run(plpy, GD, "snapshot_documents", sorted(set(flagged))):
+        where = f"in snapshot {doc['id']} of user {doc['user_id']!r}"
+        try:
+            vector = features.to_vector(features.parse_document(doc["features"]),
+                                        feature_names, allow_unknown=True, where=where)
+        except FeatureError as exc:
+            keep[positions[doc["id"]]] = False
+            invalid.append(str(exc))
+        else:
+            matrix[positions[doc["id"]]] = vector
+    return keep, invalid
 
 
 def audit_snapshots(plpy: Any, GD: dict, model: LoadedModel, snapshots: SnapshotBatch,
@@ -160,27 +200,32 @@ def _write_on_demand(plpy: Any, GD: dict, model: LoadedModel, snapshots: Snapsho
 
 def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],
                 champion: LoadedModel) -> list[dict[str, Any]]:
-    """blink_score_batch: one row per input user, in order, through the batch predictor."""
-    row = store.one(plpy, GD, "latest_snapshots_of", list(user_ids))
-    snapshot_ids = list(row["snapshot_ids"] or []) if row else []
-    snapshot_ats = list(row["snapshot_ats"] or []) if row else []
-    wanted = sorted({sid for sid in snapshot_ids if sid is not None})
-    snapshots = fetch_batch(plpy, GD, wanted, champion.feature_names)
-    if snapshots.invalid:
-        raise FeatureError(snapshots.invalid[0])
-    scores = batch.score_matrix(champion, snapshots.matrix)
-    position = {sid: i for i, sid in enumerate(snapshots.ids)}
-    probabilities = scores.probabilities
+    """blink_score_batch: one row per input user, in order, through the batch predictor.
+
+    One SPI query finds each user's latest snapshot and its values; one native call scores
+    them all. A snapshot with an invalid value is an error naming it, as in blink_score.
+    """
+    names = champion.feature_names
+    row = values_query(plpy, GD, "users", names, list(user_ids))
+    snapshot_ids = list(row["snapshot_ids"] or [])
+    snapshot_ats = list(row["snapshot_ats"] or [])
+    found = [sid for sid in snapshot_ids if sid is not None]
+    matrix = batch.matrix_from_rows(row["vals"], len(found), len(names))
+    _, invalid = _convert_flagged(plpy, GD, found, matrix, row["bad"], names)
+    if invalid:
+        raise FeatureError(invalid[0])
+    scores = batch.score_matrix(champion, matrix)
+    probabilities = scores.probabilities.tolist()
     out = []
+    i = 0
     for user_id, sid, at in zip(user_ids, snapshot_ids, snapshot_ats, strict=True):
-        i = position.get(sid) if sid is not None else None
-        if i is None:
+        if sid is None:
             out.append({"user_id": user_id, "probability_default": None, "decision": None,
                         "risk_band": None, "model_id": champion.id, "snapshot_id": None,
                         "snapshot_at": None})
         else:
-            p = float(probabilities[i])
-            out.append({"user_id": user_id, "probability_default": p,
+            out.append({"user_id": user_id, "probability_default": probabilities[i],
                         "decision": scores.decisions[i], "risk_band": scores.bands[i],
                         "model_id": champion.id, "snapshot_id": sid, "snapshot_at": at})
+            i += 1
     return out

@@ -72,25 +72,6 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "integer"],
     ),
-    # A batch of snapshots as one flat float8[] (rows by id, features in model order): one
-    # array for PL/Python to convert, instead of a document or an array per row. "bad" lists
-    # snapshots holding a value blink.feature_number cannot take (checked in Python).
-    "snapshot_batch": (
-        """
-        WITH x AS MATERIALIZED (
-            SELECT id, features FROM blink.feature_store_snapshots WHERE id = ANY($1)
-        ), v AS MATERIALIZED (
-            SELECT x.id, f.ord, x.features -> f.name AS value
-            FROM x CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS f(name, ord)
-        )
-        SELECT (SELECT array_agg(id ORDER BY id) FROM x) AS ids,
-               (SELECT array_agg(blink.feature_number(value) ORDER BY id, ord) FROM v) AS vals,
-               (SELECT array_agg(DISTINCT id) FROM v
-                WHERE blink.feature_number(value) IS NULL
-                  AND jsonb_typeof(value) IS DISTINCT FROM 'null') AS bad
-        """,
-        ["bigint[]", "text[]"],
-    ),
     "snapshot_documents": (
         """
         SELECT id, user_id, features::text AS features FROM blink.feature_store_snapshots
@@ -123,19 +104,6 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         FROM blink.risk_score_audits WHERE snapshot_id = $1 AND model_id = $2
         """,
         ["bigint", "bigint"],
-    ),
-    # Latest snapshot of each user of $1, in input order (NULLs for users without one).
-    "latest_snapshots_of": (
-        """
-        SELECT array_agg(s.id ORDER BY u.ord) AS snapshot_ids,
-               array_agg(s.snapshot_at::text ORDER BY u.ord) AS snapshot_ats
-        FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, ord)
-        LEFT JOIN LATERAL (
-            SELECT id, snapshot_at FROM blink.feature_store_snapshots
-            WHERE user_id = u.user_id ORDER BY snapshot_at DESC, id DESC LIMIT 1
-        ) s ON true
-        """,
-        ["text[]"],
     ),
 }
 

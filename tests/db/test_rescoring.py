@@ -199,6 +199,9 @@ def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(loaded_db,
     bad = dict(doc, metric_volatility90="high")
     with loaded_db.connect() as conn:
         insert_snapshots(conn, ["odd-1", "odd-2"], [huge, bad])
+        # beyond float8: the fast batch query fails on it and the batch is read again safely
+        conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) VALUES "
+                     "('odd-3', '{\"metric_total_balance\": 1e400}')")
     with loaded_db.connect(APP_USER) as app:
         one = app.execute("SELECT probability_default FROM blink_score_batch(ARRAY['odd-1'])"
                           ).fetchone()[0]
@@ -212,10 +215,15 @@ def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(loaded_db,
         conn.add_notice_handler(lambda d: notices.append(d.message_primary))
         summary = rescore(conn)
         assert summary["scored"] == len(model_a.population.user_ids) + 1
-        assert summary["invalid_snapshots"] == 1
+        assert summary["invalid_snapshots"] == 2
         assert any("metric_volatility90" in m and "odd-2" in m for m in notices), notices
+        assert any("metric_total_balance" in m and "odd-3" in m for m in notices), notices
         users = {r[0] for r in audits(conn)}
-    assert "odd-1" in users and "odd-2" not in users
+        assert rescore(conn)["scored"] == 0  # the invalid ones stay pending, unscored
+    assert "odd-1" in users and not {"odd-2", "odd-3"} & users
+    with loaded_db.connect(APP_USER) as app:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="must be finite"):
+            app.execute("SELECT * FROM blink_score_batch(ARRAY['odd-3'])")
 
 
 def test_no_champion_is_a_quiet_run_and_only_the_owner_may_rescore(db, model_a):

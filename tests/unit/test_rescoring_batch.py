@@ -72,6 +72,11 @@ def test_batch_of_nothing_and_a_private_library(loaded, model_a):
     assert again.library_path != loaded.compiled.library_path
 
 
+def test_feature_names_are_quoted_safely_in_the_batch_sql():
+    sql = batch.snapshots_by_id_sql(["it's", "back\\slash"], safe=True)
+    assert "E'it\\'s'" in sql and "E'back\\\\slash'" in sql
+
+
 def test_decide_batch_matches_decide_row_by_row():
     policy = DecisionPolicy.from_model(0.2, [
         {"band": "A", "max_probability": 0.05}, {"band": "B", "max_probability": 0.1},
@@ -91,12 +96,14 @@ def test_score_matrix_aligns_scores_decisions_and_bands(loaded, model_a):
     assert scores.bands == [loaded.policy.decide(p)[1] for p in scores.probabilities]
 
 
-def test_matrix_from_flat_turns_none_into_nan_and_checks_the_shape():
-    m = batch.matrix_from_flat([1.0, None, 3.0, 4.0], 2, 2)
+def test_matrix_from_rows_turns_none_into_nan_and_checks_the_shape():
+    m = batch.matrix_from_rows([1.0, None, 3.0, 4.0], 2, 2)
     assert m.shape == (2, 2) and np.isnan(m[0, 1]) and m[1, 1] == 4.0
-    assert batch.matrix_from_flat(None, 0, 3).shape == (0, 3)
+    assert batch.matrix_from_rows(None, 0, 3).shape == (0, 3)
+    nested = batch.matrix_from_rows([[1.0, None], [3.0, 4.0]], 2, 2)  # a 2-D float8[] from SPI
+    assert np.isnan(nested[0, 1]) and nested[1, 0] == 3.0
     with pytest.raises(ValueError, match="expected 2 x 3"):
-        batch.matrix_from_flat([1.0, 2.0], 2, 3)
+        batch.matrix_from_rows([1.0, 2.0], 2, 3)
 
 
 @pytest.mark.parametrize("args, message", [
