@@ -58,7 +58,7 @@ bench: venv
 	$(PY) -m bench $(if $(QUICK),--quick)
 
 lint: venv
-	$(PY) -m ruff check pyfuncs trainer devenv migrations tests
+	$(PY) -m ruff check pyfuncs trainer devenv migrations tests bench
 	$(PY) -m mypy
 
 clean: stop

@@ -50,7 +50,7 @@ def _results(blink_p50, floor_p50, micro_p50, py_p50, cold_ms, batch):
         "explanations": {"rows": 5, "lightgbm_pred_contrib_rows_per_s": 10.0,
                          "absent": ["blink_explain(text)"], "ratios_to_pred_contrib": {}},
         "cold_start": {"first_call_ms": cold_ms, "warm_call_ms": 1.0, "connect_ms": 1.0,
-                       "breakdown_one_session": {}},
+                       "breakdown_medians": {}},
         "reload": {"reload_ms": 2.0, "warm_call_ms": 1.0, "calls_until_new_model": [1]},
     }
 
