@@ -111,10 +111,17 @@ def audit_snapshots(plpy: Any, GD: dict, model: LoadedModel, snapshots: Snapshot
     scores = batch.score_matrix(model, snapshots.matrix)
     reasons = explain.to_json(explain.explain_matrix(
         model.booster, snapshots.matrix, model.feature_names, table))
-    row = store.one(plpy, GD, "insert_audits", snapshots.ids, model.id,
+    written, _ = write_audits(plpy, GD, model.id, snapshots.ids, scores, reasons, source)
+    return written
+
+
+def write_audits(plpy: Any, GD: dict, model_id: int, snapshot_ids: list[int],
+                 scores: batch.BatchScores, reasons: list[str], source: str) -> tuple[int, Any]:
+    """One INSERT for the whole batch; returns (rows written, their scored_at)."""
+    row = store.one(plpy, GD, "insert_audits", snapshot_ids, model_id,
                     scores.probabilities.tolist(), scores.decisions, scores.bands, reasons,
                     source)
-    return int(row["written"]) if row else 0
+    return (int(row["written"]), row["scored_at"]) if row else (0, None)
 
 
 def warn_invalid(plpy: Any, messages: list[str]) -> None:
@@ -128,7 +135,7 @@ def warn_invalid(plpy: Any, messages: list[str]) -> None:
 
 
 def reason_table(plpy: Any, GD: dict) -> explain.ReasonTable:
-    """The reason texts as they are now (read once per call: the risk team may edit them)."""
+    """The reason texts as they are now (read once per run: the risk team may edit them)."""
     return explain.ReasonTable.from_rows(store.run(plpy, GD, "reason_codes"))
 
 
@@ -140,29 +147,29 @@ def explain_user(plpy: Any, GD: dict, user_id: str,
     scores and explains that snapshot and stores the audit (source ``on-demand``), so the
     next call, and the next rescoring run, reuse it.
     """
-    row = store.one(plpy, GD, "champion_and_snapshot", user_id)
+    import numpy as np
+
+    row = store.one(plpy, GD, "explain_lookup", user_id)
     champion = load_model(row["model_id"] if row else None)
     if row is None or row["snapshot_id"] is None:
         return []
     snapshot_id = int(row["snapshot_id"])
-    audit = store.one(plpy, GD, "audit_of", snapshot_id, champion.id)
+    audit: dict[str, Any] | None = row if row["reasons"] is not None else None
     if audit is None:
         where = f"in snapshot {snapshot_id} of user {user_id!r}"
         values = features.to_vector(features.parse_document(row["features"]),
                                     champion.feature_names, allow_unknown=True, where=where)
-        import numpy as np
-
-        snapshots = SnapshotBatch([snapshot_id], np.array([values], dtype=np.float64), [])
-        _write_on_demand(plpy, GD, champion, snapshots)
-        audit = store.one(plpy, GD, "audit_of", snapshot_id, champion.id)
-        if audit is None:  # a concurrent run holds the same row: not ours to wait for
-            scores = batch.score_matrix(champion, snapshots.matrix)
-            reasons_text = explain.to_json(explain.explain_matrix(
-                champion.booster, snapshots.matrix, champion.feature_names,
-                reason_table(plpy, GD)))[0]
-            audit = {"probability_default": float(scores.probabilities[0]),
-                     "decision": scores.decisions[0], "risk_band": scores.bands[0],
-                     "reasons": reasons_text, "source": "on-demand", "scored_at": None}
+        matrix = np.array([values], dtype=np.float64)
+        table = explain.ReasonTable.from_rows(json.loads(row["reason_codes"] or "[]"))
+        scores = batch.score_matrix(champion, matrix)
+        reasons = explain.to_json(explain.explain_matrix(
+            champion.booster, matrix, champion.feature_names, table))
+        scored_at = _store_on_demand(plpy, GD, champion.id, snapshot_id, scores, reasons)
+        audit = {"probability_default": float(scores.probabilities[0]),
+                 "decision": scores.decisions[0], "reasons": reasons[0],
+                 "source": "on-demand", "scored_at": scored_at}
+        if scored_at is None:  # not stored: someone else's row won (read it) or is in flight
+            audit = store.one(plpy, GD, "audit_of", snapshot_id, champion.id) or audit
     return [
         {
             "rank": r["rank"],
@@ -182,20 +189,26 @@ def explain_user(plpy: Any, GD: dict, user_id: str,
     ]
 
 
-def _write_on_demand(plpy: Any, GD: dict, model: LoadedModel, snapshots: SnapshotBatch) -> None:
-    # A rescoring run may have inserted this (snapshot, model) and not committed yet; the
-    # INSERT would then wait for that whole run. Wait briefly instead, then give up storing.
-    previous = plpy.execute("SELECT current_setting('lock_timeout') AS v")[0]["v"]
+def _store_on_demand(plpy: Any, GD: dict, model_id: int, snapshot_id: int,
+                     scores: batch.BatchScores, reasons: list[str]) -> Any:
+    """Insert one on-demand audit; returns its scored_at, or None when it was not stored.
+
+    A rescoring run may have inserted this (snapshot, model) without committing yet; the
+    INSERT would then wait for that whole run. Wait briefly instead, then give up storing
+    (the run's own row will be the audit).
+    """
+    previous = store.one(plpy, GD, "short_lock_timeout")["previous"]  # type: ignore[index]
     try:
         with plpy.subtransaction():
-            plpy.execute("SELECT set_config('lock_timeout', '250ms', true)")
-            audit_snapshots(plpy, GD, model, snapshots, reason_table(plpy, GD), "on-demand")
+            written, scored_at = write_audits(plpy, GD, model_id, [snapshot_id], scores,
+                                              reasons, "on-demand")
+            return scored_at if written else None
     except plpy.SPIError as exc:
         if getattr(exc, "sqlstate", None) != "55P03":  # lock_not_available
             raise
+        return None
     finally:
-        plpy.execute(plpy.prepare("SELECT set_config('lock_timeout', $1, true)", ["text"]),
-                     [previous])
+        store.run(plpy, GD, "set_lock_timeout", previous)
 
 
 def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],

@@ -20,6 +20,8 @@ from typing import Any
 
 from pyfuncs.errors import ArtifactIntegrityError
 
+SMALL_BATCH = 8  # rows; predict_batch scores smaller batches with the per-row ctypes loop
+
 
 class Entry(ctypes.Union):
     _fields_ = [("missing", ctypes.c_int), ("fvalue", ctypes.c_double), ("qvalue", ctypes.c_int)]
@@ -96,7 +98,6 @@ class CompiledPredictor:
             predict(base + i * row_bytes, 0, out_base + i * 8)
         return out, buggy
 
-
     def predict_batch(self, matrix: Any) -> tuple[Any, Any]:
         """Like ``predict_matrix``, but the whole matrix goes to native code in one call.
 
@@ -107,8 +108,8 @@ class CompiledPredictor:
         import tl2cgen
 
         data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
-        if len(data) == 0:
-            return np.zeros(0), np.zeros(0, dtype=bool)
+        if len(data) <= SMALL_BATCH:  # building a DMatrix costs more than a few direct calls
+            return self.predict_matrix(data)
         nan = np.isnan(data)
         buggy = (((data.view(np.int64) & 0xFFFFFFFF) == 0xFFFFFFFF) & ~nan).any(axis=1)
         if self._runtime is None:

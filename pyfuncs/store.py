@@ -91,12 +91,38 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                  AS x(id, p, d, b, r)
             JOIN blink.feature_store_snapshots s ON s.id = x.id
             ON CONFLICT (snapshot_id, model_id) DO NOTHING
-            RETURNING 1
+            RETURNING scored_at
         )
-        SELECT count(*)::int AS written FROM ins
+        SELECT count(*)::int AS written, max(scored_at) AS scored_at FROM ins
         """,
         ["bigint[]", "bigint", "float8[]", "text[]", "text[]", "text[]", "text"],
     ),
+    # blink_explain in one round trip: champion, latest snapshot, its audit if any, and the
+    # reason texts only when the audit has to be computed.
+    "explain_lookup": (
+        """
+        SELECT c.model_id, s.id AS snapshot_id, s.features::text AS features,
+               a.probability_default, a.decision, a.reasons::text AS reasons, a.source,
+               a.scored_at,
+               CASE WHEN a.id IS NULL AND s.id IS NOT NULL THEN (
+                   SELECT json_agg(r)::text FROM (SELECT feature_name, code, reason_text,
+                       missing_reason_text FROM blink.reason_codes) r
+               ) END AS reason_codes
+        FROM (SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1) c
+        LEFT JOIN LATERAL (
+            SELECT id, features FROM blink.feature_store_snapshots
+            WHERE user_id = $1 ORDER BY snapshot_at DESC, id DESC LIMIT 1
+        ) s ON true
+        LEFT JOIN blink.risk_score_audits a ON a.snapshot_id = s.id AND a.model_id = c.model_id
+        """,
+        ["text"],
+    ),
+    "short_lock_timeout": (
+        "SELECT current_setting('lock_timeout') AS previous,"
+        " set_config('lock_timeout', '250ms', true) AS now",
+        [],
+    ),
+    "set_lock_timeout": ("SELECT set_config('lock_timeout', $1, true)", ["text"]),
     "audit_of": (
         """
         SELECT id, probability_default, decision, risk_band, reasons::text AS reasons, source,

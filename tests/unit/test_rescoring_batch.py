@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from pyfuncs import batch, rescore
+from pyfuncs import batch, predictor, rescore
 from pyfuncs.decision import DecisionPolicy
 from pyfuncs.errors import BlinkError
 from pyfuncs.model import load_model
@@ -62,6 +62,9 @@ def test_values_tl2cgen_misreads_are_scored_by_lightgbm_in_a_batch(loaded, model
     _, buggy = loaded.compiled.predict_batch(matrix)
     assert buggy.tolist() == [i == 7 for i in range(50)]
     assert np.abs(loaded.predict_batch(matrix) - model_a.predict(matrix)).max() <= 1e-12
+    small = matrix[5:9]  # below SMALL_BATCH: the per-row ctypes loop, same results
+    assert len(small) <= predictor.SMALL_BATCH
+    assert np.abs(loaded.predict_batch(small) - model_a.predict(small)).max() <= 1e-12
 
 
 def test_batch_of_nothing_and_a_private_library(loaded, model_a):
