@@ -105,11 +105,11 @@ class CompiledPredictor:
         Returns (probabilities, rows hitting the missing-value bug), as predict_matrix.
         """
         import numpy as np
-        import tl2cgen
 
         data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
         if len(data) <= SMALL_BATCH:  # building a DMatrix costs more than a few direct calls
             return self.predict_matrix(data)
+        import tl2cgen
         nan = np.isnan(data)
         buggy = (((data.view(np.int64) & 0xFFFFFFFF) == 0xFFFFFFFF) & ~nan).any(axis=1)
         if self._runtime is None:
