@@ -61,10 +61,20 @@ GRANT SELECT ON blink.blink_shadow_models TO blink_trainer;
 -- blink_schedule() reaches pg_cron's database through dblink when that is another database.
 -- Created only when the server has it and this database does not yet (then it is ours).
 DO $$
+DECLARE
+    f regprocedure;
 BEGIN
     IF EXISTS (SELECT FROM pg_available_extensions WHERE name = 'dblink')
        AND NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'dblink') THEN
         CREATE EXTENSION dblink WITH SCHEMA blink;
+        -- Only superusers (blink_schedule) need it; the app and trainer roles may not use it.
+        FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+                 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                      AND d.deptype = 'e'
+                 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'dblink'
+        LOOP
+            EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        END LOOP;
     END IF;
 END $$;
 """

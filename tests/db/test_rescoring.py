@@ -234,6 +234,8 @@ def test_no_champion_is_a_quiet_run_and_only_the_owner_may_rescore(db, model_a):
                 app.execute(sql)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute("UPDATE blink.reason_codes SET reason_text = 'x'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("SELECT * FROM blink.dblink('dbname=postgres', 'SELECT 1') AS t(x int)")
     with db.connect() as conn, pytest.raises(psycopg.errors.RaiseException, match="max_users"):
         rescore(conn, max_users=0)
 
