@@ -7,6 +7,7 @@ PL/Python imports exactly the code in this checkout.
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import os
 import shutil
@@ -53,6 +54,9 @@ def server_pythonpath() -> str:
         shutil.copytree(REPO_ROOT / "pyfuncs", source / "pyfuncs",
                         ignore=shutil.ignore_patterns("__pycache__"))
         os.chmod(source, 0o755)
+    # Byte-compile now: the server user cannot write __pycache__ here, and compiling the
+    # sources in every new backend would add ~5 ms to each session's first call.
+    compileall.compile_dir(str(source / "pyfuncs"), quiet=1)
     if not server_can_read(Path(site)):
         raise RuntimeError(
             f"the PostgreSQL server user cannot read the Python environment at {site}; "

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
+from pyfuncs._typing import Any
 from pyfuncs.errors import BlinkError
 
 DEFAULT_RISK_BANDS: list[dict[str, Any]] = [
@@ -17,12 +16,24 @@ DEFAULT_RISK_BANDS: list[dict[str, Any]] = [
 ]
 
 
-@dataclass(frozen=True)
 class DecisionPolicy:
     """Decline at or above ``threshold``; bands are upper bounds in ascending order."""
 
-    threshold: float
-    bands: tuple[tuple[float, str], ...]
+    __slots__ = ("threshold", "bands")
+
+    def __init__(self, threshold: float, bands: tuple[tuple[float, str], ...]) -> None:
+        self.threshold = threshold
+        self.bands = bands
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, DecisionPolicy)
+                and (self.threshold, self.bands) == (other.threshold, other.bands))
+
+    def __hash__(self) -> int:
+        return hash((self.threshold, self.bands))
+
+    def __repr__(self) -> str:
+        return f"DecisionPolicy(threshold={self.threshold}, bands={self.bands})"
 
     @classmethod
     def from_model(cls, threshold: float, bands: Sequence[dict[str, Any]]) -> DecisionPolicy:

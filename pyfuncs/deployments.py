@@ -7,9 +7,8 @@ are one INSERT; nothing is ever updated.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyfuncs import store
+from pyfuncs._typing import Any
 from pyfuncs.errors import DeploymentError, NoChampionError, UnknownModelError
 
 

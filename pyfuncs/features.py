@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from pyfuncs._typing import Any
 from pyfuncs.errors import FeatureError
 
 MISSING = math.nan

@@ -14,10 +14,9 @@ import ctypes
 import functools
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
-from typing import Any
 
+from pyfuncs._typing import Any
 from pyfuncs.errors import ArtifactIntegrityError
 
 SMALL_BATCH = 8  # rows; predict_batch scores smaller batches with the per-row ctypes loop
@@ -171,6 +170,8 @@ def _load_library(library: bytes) -> tuple[ctypes.CDLL, str]:
             return ctypes.CDLL(path), path
         except OSError:
             os.close(fd)
+    import tempfile  # only here: it costs ~8 ms of a session's first call to import
+
     directory = tempfile.mkdtemp(prefix="blink-model-")  # mode 0700
     path = os.path.join(directory, "model.so")
     with open(path, "wb") as handle:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pyfuncs._typing import Any
 
 _QUERIES: dict[str, tuple[str, list[str]]] = {
     # Champion and the user's latest snapshot in one round trip: the hot path of blink_score.
