@@ -160,12 +160,12 @@ def explain(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
     return []  # unreachable
 
 
-def score_batch(plpy: Any, GD: dict, user_ids: list[str | None]) -> list[dict[str, Any]]:
-    """blink_score_batch(user_ids): one row per input user, scored in one batch."""
+def score_batch(plpy: Any, GD: dict, user_ids: list[str | None]) -> dict[str, Any]:
+    """blink_score_batch(user_ids): the scores as arrays aligned with ``user_ids``."""
     from pyfuncs import audit
 
     with reported(plpy):
         row = store.one(plpy, GD, "champion")
         champion = model(plpy, GD, row["model_id"] if row else None)
         return audit.score_users(plpy, GD, user_ids, champion)
-    return []  # unreachable
+    return {}  # unreachable

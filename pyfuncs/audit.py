@@ -36,8 +36,8 @@ def fetch_batch(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
     exactly as blink_score would, or is left out with the error blink_score would raise.
     """
     row = values_query(plpy, GD, "ids", feature_names, list(snapshot_ids))
-    ids: list[int] = list(row["ids"] or [])
-    matrix = batch.matrix_from_rows(row["vals"], len(ids), len(feature_names))
+    id_array, _, matrix = batch.unpack_rows(row["packed"], len(feature_names), with_epoch=False)
+    ids: list[int] = id_array.tolist()
     keep, invalid = _convert_flagged(plpy, GD, ids, matrix, row["bad"], feature_names)
     if invalid:
         ids = [sid for sid, k in zip(ids, keep, strict=True) if k]
@@ -212,33 +212,38 @@ def _store_on_demand(plpy: Any, GD: dict, model_id: int, snapshot_id: int,
 
 
 def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],
-                champion: LoadedModel) -> list[dict[str, Any]]:
-    """blink_score_batch: one row per input user, in order, through the batch predictor.
+                champion: LoadedModel) -> dict[str, Any]:
+    """blink_score_batch: the scores of ``user_ids`` as arrays aligned with the input.
 
     One SPI query finds each user's latest snapshot and its values; one native call scores
-    them all. A snapshot with an invalid value is an error naming it, as in blink_score.
+    them all. Arrays, not rows, go back to SQL (which unnests them): a row per user through
+    PL/Python costs several times the prediction. A snapshot with an invalid value is an
+    error naming it, as in blink_score. Users without a snapshot get NULLs.
     """
+    import numpy as np
+
     names = champion.feature_names
     row = values_query(plpy, GD, "users", names, list(user_ids))
-    snapshot_ids = list(row["snapshot_ids"] or [])
-    snapshot_ats = list(row["snapshot_ats"] or [])
-    found = [sid for sid in snapshot_ids if sid is not None]
-    matrix = batch.matrix_from_rows(row["vals"], len(found), len(names))
-    _, invalid = _convert_flagged(plpy, GD, found, matrix, row["bad"], names)
+    ids, epochs, matrix = batch.unpack_rows(row["packed"], len(names), with_epoch=True)
+    have = ids >= 0  # id -1: the user has no snapshot
+    _, invalid = _convert_flagged(plpy, GD, ids.tolist(), matrix, row["bad"], names)
     if invalid:
         raise FeatureError(invalid[0])
-    scores = batch.score_matrix(champion, matrix)
-    probabilities = scores.probabilities.tolist()
-    out = []
-    i = 0
-    for user_id, sid, at in zip(user_ids, snapshot_ids, snapshot_ats, strict=True):
-        if sid is None:
-            out.append({"user_id": user_id, "probability_default": None, "decision": None,
-                        "risk_band": None, "model_id": champion.id, "snapshot_id": None,
-                        "snapshot_at": None})
-        else:
-            out.append({"user_id": user_id, "probability_default": probabilities[i],
-                        "decision": scores.decisions[i], "risk_band": scores.bands[i],
-                        "model_id": champion.id, "snapshot_id": sid, "snapshot_at": at})
-            i += 1
-    return out
+    scores = batch.score_matrix(champion, matrix[have])
+    probabilities = np.full(len(ids), np.nan)
+    probabilities[have] = scores.probabilities
+    decisions = np.full(len(ids), None, dtype=object)
+    decisions[have] = scores.decisions
+    bands = np.full(len(ids), None, dtype=object)
+    bands[have] = scores.bands
+    nulls = ~have
+    return {
+        "model_id": champion.id,
+        "probabilities": [None if n else p for p, n in zip(probabilities.tolist(), nulls,
+                                                             strict=True)]
+        if nulls.any() else probabilities.tolist(),
+        "decisions": decisions.tolist(),
+        "bands": bands.tolist(),
+        "snapshot_ids": [None if n else int(i) for i, n in zip(ids.tolist(), nulls, strict=True)],
+        "snapshot_epochs": [None if n else e for e, n in zip(epochs.tolist(), nulls, strict=True)],
+    }

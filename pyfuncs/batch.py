@@ -19,21 +19,27 @@ class BatchScores:
     bands: list[str]
 
 
-def matrix_from_rows(values: Sequence[Any] | None, num_rows: int, num_features: int) -> Any:
-    """A (num_rows, num_features) float64 matrix from SPI's float8[] (flat or 2-D); None is NaN.
+def unpack_rows(data: bytes | None, num_features: int, *,
+                with_epoch: bool) -> tuple[Any, Any, Any]:
+    """(ids, epochs or None, matrix) from the packed rows of the batch queries.
 
-    The batch queries return one array for the whole batch, which PL/Python converts in one
-    go (far cheaper than one document or one array per row).
+    Each row is ``int8send(id) || [float8send(epoch)] || float8send(value) ...`` (big
+    endian), one bytea for the whole batch: PL/Python hands it over as one bytes object,
+    where a float8[] would be converted element by element into Python floats, at a cost
+    higher than the query's. Missing values and rows are NaN (a row without a snapshot has
+    id -1).
     """
     import numpy as np
 
-    if num_rows == 0:
-        return np.zeros((0, num_features))
-    # numpy turns None into NaN for a float array: missing stays missing.
-    matrix = np.array(values if values is not None else [], dtype=np.float64)
-    if matrix.size != num_rows * num_features:
-        raise ValueError(f"expected {num_rows} x {num_features} feature values, got {matrix.size}")
-    return matrix.reshape(num_rows, num_features)
+    fields = [("id", ">i8")] + ([("epoch", ">f8")] if with_epoch else [])
+    dtype = np.dtype(fields + [("values", ">f8", (num_features,))])
+    raw = data or b""
+    if len(raw) % dtype.itemsize:
+        raise ValueError(f"packed rows of {dtype.itemsize} bytes expected, got {len(raw)} bytes")
+    rows = np.frombuffer(raw, dtype=dtype)
+    matrix = rows["values"].astype(np.float64).reshape(len(rows), num_features)  # writable
+    epochs = rows["epoch"].astype(np.float64) if with_epoch else None
+    return rows["id"].astype(np.int64), epochs, matrix
 
 
 def decide_batch(policy: DecisionPolicy, probabilities: Any) -> tuple[list[str], list[str]]:
@@ -74,8 +80,9 @@ def sql_literal(text: str) -> str:
     return "E'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def values_sql(feature_names: Sequence[str], document: str, *, safe: bool) -> tuple[str, str]:
-    """SQL for one row's feature vector (float8[] in model order) and its "needs Python" flag.
+def value_exprs(feature_names: Sequence[str], document: str, *,
+                safe: bool) -> tuple[list[str], str]:
+    """SQL for each feature's float8 value (NULL when missing) and the row's "needs Python" flag.
 
     ``safe=False`` casts numbers straight to float8 (fast; a number beyond float8's range
     makes the query fail, and the caller retries with ``safe=True``, which never fails).
@@ -92,27 +99,44 @@ def values_sql(feature_names: Sequence[str], document: str, *, safe: bool) -> tu
         else:
             values.append(f"CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::float8 END")
             checks.append(f"coalesce(jsonb_typeof({v}) IN ('number', 'null'), true)")
-    return "ARRAY[" + ", ".join(values) + "]::float8[]", "NOT (" + " AND ".join(checks) + ")"
+    return values, "NOT (" + " AND ".join(checks) + ")"
+
+
+def packed_values_sql(feature_names: Sequence[str], document: str, *,
+                      safe: bool) -> tuple[str, str]:
+    """The row's feature vector as packed big-endian float8s (bytea), missing as NaN.
+
+    ``string_agg`` of these is the batch matrix in one bytea: PL/Python converts a float8[]
+    element by element into Python floats, which costs more than the query itself.
+    """
+    values, flagged = value_exprs(feature_names, document, safe=safe)
+    return " || ".join(f"float8send(coalesce({v}, 'NaN'::float8))" for v in values), flagged
 
 
 def snapshots_by_id_sql(feature_names: Sequence[str], *, safe: bool) -> str:
-    """Snapshots $1 (bigint[]) as ids (ascending), a 2-D float8[] of values, and flagged ids."""
-    vector, flagged = values_sql(feature_names, "s.features", safe=safe)
+    """Snapshots $1 (bigint[]) as packed rows (ascending id; see ``unpack_rows``), flagged ids."""
+    packed, flagged = packed_values_sql(feature_names, "s.features", safe=safe)
     return f"""
-        SELECT array_agg(s.id ORDER BY s.id) AS ids,
-               array_agg({vector} ORDER BY s.id) AS vals,
+        SELECT string_agg(int8send(s.id) || {packed}, ''::bytea ORDER BY s.id) AS packed,
                array_agg(s.id) FILTER (WHERE {flagged}) AS bad
         FROM blink.feature_store_snapshots s WHERE s.id = ANY($1)
     """
 
 
 def latest_snapshots_sql(feature_names: Sequence[str], *, safe: bool) -> str:
-    """Latest snapshot of each user of $1 (text[]), in input order, with its values."""
-    vector, flagged = values_sql(feature_names, "s.features", safe=safe)
+    """Latest snapshot of each user of $1 (text[]) as packed rows in input order, flagged ids.
+
+    One aggregate, so one sort; a user without a snapshot is a row of id -1 and NaNs.
+    """
+    packed, flagged = packed_values_sql(feature_names, "s.features", safe=safe)
+    missing = " || ".join(["float8send('NaN'::float8)"] * len(feature_names))
     return f"""
-        SELECT array_agg(s.id ORDER BY u.ord) AS snapshot_ids,
-               array_agg(s.snapshot_at::text ORDER BY u.ord) AS snapshot_ats,
-               array_agg({vector} ORDER BY u.ord) FILTER (WHERE s.id IS NOT NULL) AS vals,
+        SELECT string_agg(
+                   CASE WHEN s.id IS NULL
+                        THEN int8send(-1) || float8send('NaN'::float8) || {missing}
+                        ELSE int8send(s.id) || float8send(date_part('epoch', s.snapshot_at))
+                             || {packed}
+                   END, ''::bytea ORDER BY u.ord) AS packed,
                array_agg(s.id) FILTER (WHERE {flagged}) AS bad
         FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, ord)
         LEFT JOIN LATERAL (

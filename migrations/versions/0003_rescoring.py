@@ -91,7 +91,8 @@ DROP FUNCTION IF EXISTS public.blink_rescore_pending(integer, double precision, 
     public.blink_explain(text), public.blink_score_batch(text[]),
     public.blink_shadow_add(bigint, text), public.blink_shadow_remove(bigint),
     public.blink_schedule(text, integer, double precision, interval), public.blink_unschedule(),
-    blink.cron_query(text), blink.conninfo_quote(text), blink.feature_number(jsonb);
+    blink.cron_query(text), blink.conninfo_quote(text), blink.feature_number(jsonb),
+    blink.score_batch_arrays(text[]);
 DROP VIEW IF EXISTS blink.current_decisions;
 DROP TABLE blink.blink_shadow_models;
 DROP TABLE blink.reason_codes;

@@ -99,14 +99,22 @@ def test_score_matrix_aligns_scores_decisions_and_bands(loaded, model_a):
     assert scores.bands == [loaded.policy.decide(p)[1] for p in scores.probabilities]
 
 
-def test_matrix_from_rows_turns_none_into_nan_and_checks_the_shape():
-    m = batch.matrix_from_rows([1.0, None, 3.0, 4.0], 2, 2)
-    assert m.shape == (2, 2) and np.isnan(m[0, 1]) and m[1, 1] == 4.0
-    assert batch.matrix_from_rows(None, 0, 3).shape == (0, 3)
-    nested = batch.matrix_from_rows([[1.0, None], [3.0, 4.0]], 2, 2)  # a 2-D float8[] from SPI
-    assert np.isnan(nested[0, 1]) and nested[1, 0] == 3.0
-    with pytest.raises(ValueError, match="expected 2 x 3"):
-        batch.matrix_from_rows([1.0, 2.0], 2, 3)
+def test_unpack_rows_reads_ids_epochs_and_values_with_nan_for_missing():
+    import struct
+
+    def row(sid, epoch, values):
+        return struct.pack(">q", sid) + struct.pack(">d", epoch) + struct.pack(
+            f">{len(values)}d", *values)
+
+    data = row(7, 1.5e9, [1.0, float("nan")]) + row(-1, float("nan"), [float("nan")] * 2)
+    ids, epochs, m = batch.unpack_rows(data, 2, with_epoch=True)
+    assert ids.tolist() == [7, -1] and epochs[0] == 1.5e9
+    assert m.shape == (2, 2) and m[0, 0] == 1.0 and np.isnan(m[0, 1]) and np.isnan(m[1]).all()
+    m[0, 0] = 2.0  # writable: flagged rows are converted in place
+    ids, epochs, m = batch.unpack_rows(None, 3, with_epoch=False)
+    assert m.shape == (0, 3) and epochs is None
+    with pytest.raises(ValueError, match="packed rows of 24 bytes"):
+        batch.unpack_rows(b"\x00" * 30, 2, with_epoch=False)
 
 
 @pytest.mark.parametrize("args, message", [
