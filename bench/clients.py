@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from bench.stats import summarize
+from bench.stats import Samples
 
 
 class Session(Protocol):
@@ -63,18 +63,24 @@ class HttpSession:
 
 
 def run(make_session: Callable[[], Session], *, clients: int, seconds: float,
-        max_requests: int, warmup: int, user_ids: list[str], seed: int) -> dict[str, Any]:
-    """Drive ``clients`` threads against fresh sessions and summarize the latencies.
+        max_requests: int, warmup: int, user_ids: list[str], seed: int) -> Samples:
+    """Drive ``clients`` threads against fresh sessions and return the timed latencies.
 
     Each thread opens its session and makes ``warmup`` untimed calls first; then all threads
-    start together and call back to back until ``seconds`` pass or ``max_requests`` requests
-    (over all threads) are done.
+    start together (the clock starts once the last one is warm) and call back to back until
+    ``seconds`` pass or ``max_requests`` requests (over all threads) are done.
     """
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
-    ready = threading.Barrier(clients + 1)
     budget = threading.Semaphore(max_requests)
-    deadline = [0.0]
+    clock = time.perf_counter
+    window = [0.0, 0.0]  # start, deadline: set when the last thread is warm
+
+    def start_clock() -> None:  # run by the barrier once everyone arrived, before any leaves
+        window[0] = clock()
+        window[1] = window[0] + seconds
+
+    ready = threading.Barrier(clients + 1, action=start_clock)
 
     def worker(index: int) -> None:
         rng = random.Random(seed + index)
@@ -92,9 +98,8 @@ def run(make_session: Callable[[], Session], *, clients: int, seconds: float,
         if session is None:
             return
         mine = latencies[index]
-        clock = time.perf_counter
         try:
-            while clock() < deadline[0] and budget.acquire(blocking=False):
+            while clock() < window[1] and budget.acquire(blocking=False):
                 user_id = user_ids[rng.randrange(len(user_ids))]
                 start = clock()
                 session.call(user_id)
@@ -107,14 +112,10 @@ def run(make_session: Callable[[], Session], *, clients: int, seconds: float,
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
-    started = time.perf_counter()
-    deadline[0] = started + seconds  # the barrier releases everyone at once, right now
     ready.wait(timeout=120)
     for thread in threads:
         thread.join(timeout=seconds + 60)
-    elapsed = time.perf_counter() - started
+    elapsed = clock() - window[0]
     if errors:
         raise RuntimeError(f"{len(errors)} client error(s); first: {errors[0]!r}") from errors[0]
-    summary = summarize([x for per_client in latencies for x in per_client], elapsed)
-    summary.update(driver="python-threads", clients=clients)
-    return summary
+    return Samples([x for per_client in latencies for x in per_client], elapsed)

@@ -21,8 +21,9 @@ class BenchConfig:
     leaves: int
     seed: int = 20261121
     concurrency: tuple[int, ...] = (1, 4, 16)
-    latency_seconds: float = 8.0  # per (target, concurrency) run
-    latency_max_requests: int = 200_000  # per run, across clients (Python clients' bound)
+    latency_seconds: float = 10.0  # per (target, concurrency) point, over all its rounds
+    latency_rounds: int = 5  # each point runs in this many rounds, targets interleaved
+    latency_max_requests: int = 200_000  # per round, across clients (Python clients' bound)
     warmup_requests: int = 3  # per client connection, discarded (first call loads the model)
     batch_users: int = 100_000  # users rescored in one statement
     explain_users: int = 2_000
@@ -33,9 +34,21 @@ class BenchConfig:
     timeout_seconds: float = 300.0  # hard bound on any one subprocess (pgbench, uvicorn start)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        per_round = self.latency_seconds / max(self.latency_rounds, 1)
+        if self.latency_rounds < 1 or per_round < 1 or per_round != int(per_round):
+            raise ValueError("latency_seconds / latency_rounds must be a whole number of "
+                             "seconds, at least 1 (pgbench's --time)")
+
+    @property
+    def latency_round_seconds(self) -> int:
+        """How long each target runs in one round (pgbench times in whole seconds)."""
+        return int(self.latency_seconds / self.latency_rounds)
+
     def as_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["concurrency"] = list(self.concurrency)
+        values["latency_round_seconds"] = self.latency_round_seconds
         return values
 
 
@@ -45,15 +58,17 @@ def full() -> BenchConfig:
 
 
 def quick() -> BenchConfig:
-    """A smoke run in well under a minute: tiny model, few users, one second per point."""
+    """A smoke run in well under a minute: tiny model, few users, two one-second rounds per
+    latency point."""
     return BenchConfig(
         quick=True,
         n_users=2_000,
         train_users=2_000,
         trees=20,
         leaves=15,
-        latency_seconds=1.0,
-        latency_max_requests=5_000,
+        latency_seconds=2.0,
+        latency_rounds=2,
+        latency_max_requests=30_000,  # above a one-second round's requests: time bounds it
         warmup_requests=1,
         batch_users=2_000,
         explain_users=100,

@@ -10,6 +10,7 @@ Two drivers, each compared only with itself:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from bench import clients, microservice, pgbench
 from bench.config import BenchConfig
 from bench.environment import APP_ROLE, DATABASE, READER_ROLE, USER_PREFIX, Environment
+from bench.report import REFERENCES
+from bench.stats import Samples, pool_rounds, round_ratios
 
 # name -> (description, driver)
 TARGETS = {
@@ -26,47 +29,106 @@ TARGETS = {
     "microservice": ("FastAPI+uvicorn+LightGBM, GET /score/u over HTTP", "python"),
 }
 
+DRIVERS = {"pgbench": "pgbench", "python": "python-threads"}  # as the summaries name them
+
+
+
+def round_order(index: int) -> list[str]:
+    """Targets in the order round ``index`` (from 0) runs them: forward, then reversed.
+
+    Each ratio's two sides (floor and blink_score, blink_score_py and microservice) stay
+    next to each other in every round, and which of them goes first alternates.
+    """
+    names = list(TARGETS)
+    return names if index % 2 == 0 else names[::-1]
+
 
 def measure(env: Environment, config: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """All latency points: ``{"points": {target: {str(clients): summary}}, ...}``.
 
-    Points are interleaved (every target at 1 client, then at 4, ...) so a burst of noise on
-    the shared machine hits neighbours, not one target.
+    Every point runs in ``config.latency_rounds`` rounds of ``latency_round_seconds`` each.
+    One round measures every concurrency, and at each concurrency every target back to back
+    (``round_order``), so a slow phase of the shared machine hits all targets alike and each
+    point's rounds are spread over the whole latency phase. A point's percentiles pool the
+    samples of all its rounds; its ratio to its reference is taken round by round (both
+    sides from the same round) and reported as the median and the min-max of those ratios.
     """
-    results: dict[str, dict[str, Any]] = {name: {} for name in TARGETS}
+    samples: dict[str, dict[int, list[Samples]]] = {
+        name: {n: [] for n in config.concurrency} for name in TARGETS}
+    when: dict[str, dict[int, list[float]]] = {
+        name: {n: [] for n in config.concurrency} for name in TARGETS}
     user_ids = env.population.user_ids
+    seconds = config.latency_round_seconds
+    started = time.perf_counter()
     with microservice.serve(env.dsn(READER_ROLE), env.model_file,
                             env.workdir / "microservice.log",
                             timeout=config.timeout_seconds) as port:
         agreement = check_same_answers(env, port, user_ids[:50])
-        for n in config.concurrency:
-            for name in TARGETS:
-                log(f"latency: {name} at {n} client(s)")
-                if TARGETS[name][1] == "pgbench":
-                    summary = pgbench.run(
-                        name, host=env.host, port=env.port, database=DATABASE,
-                        user=APP_ROLE if name == "blink_score" else READER_ROLE,
-                        clients=n, seconds=config.latency_seconds, n_users=env.n_users,
-                        prefix=USER_PREFIX, warmup=config.warmup_requests,
-                        timeout=config.timeout_seconds,
-                    )
-                else:
-                    make: Callable[[], clients.Session] = (
-                        partial(clients.HttpSession, port) if name == "microservice"
-                        else partial(clients.SqlSession, env.dsn(APP_ROLE))
-                    )
-                    summary = clients.run(
-                        make, clients=n, seconds=config.latency_seconds,
-                        max_requests=config.latency_max_requests,
-                        warmup=config.warmup_requests, user_ids=user_ids, seed=config.seed + n,
-                    )
-                results[name][str(n)] = summary
+        for r in range(config.latency_rounds):
+            for n in config.concurrency:
+                for name in round_order(r):
+                    log(f"latency round {r + 1}/{config.latency_rounds}: {name} at {n} client(s)")
+                    when[name][n].append(round(time.perf_counter() - started, 2))
+                    if TARGETS[name][1] == "pgbench":
+                        run = pgbench.run(
+                            name, host=env.host, port=env.port, database=DATABASE,
+                            user=APP_ROLE if name == "blink_score" else READER_ROLE,
+                            clients=n, seconds=seconds, n_users=env.n_users,
+                            prefix=USER_PREFIX, warmup=config.warmup_requests,
+                            timeout=config.timeout_seconds,
+                        )
+                    else:
+                        make: Callable[[], clients.Session] = (
+                            partial(clients.HttpSession, port) if name == "microservice"
+                            else partial(clients.SqlSession, env.dsn(APP_ROLE))
+                        )
+                        run = clients.run(
+                            make, clients=n, seconds=seconds,
+                            max_requests=config.latency_max_requests,
+                            warmup=config.warmup_requests, user_ids=user_ids,
+                            seed=config.seed + 1000 * r + n,
+                        )
+                    samples[name][n].append(run)
+    points = combine(samples, when)
     return {
         "targets": {name: {"what": what, "driver": driver}
                     for name, (what, driver) in TARGETS.items()},
-        "points": results,
+        "rounds": config.latency_rounds,
+        "round_seconds": seconds,
+        "round_orders": [round_order(r) for r in range(config.latency_rounds)],
+        "points": points,
         "max_abs_diff_blink_vs_microservice": agreement,
     }
+
+
+def combine(samples: dict[str, dict[int, list[Samples]]],
+            when: dict[str, dict[int, list[float]]] | None = None) -> dict[str, dict[str, Any]]:
+    """Every point's pooled summary, its rounds and its per-round ratio to its reference.
+
+    ``when[target][clients]`` (optional) is when each round of the point started, in
+    seconds from the start of the latency phase.
+    """
+    points: dict[str, dict[str, Any]] = {name: {} for name in samples}
+    for name, per_clients in samples.items():
+        for n, rounds in per_clients.items():
+            point = pool_rounds(rounds)
+            point.update(driver=DRIVERS[TARGETS[name][1]], clients=n)
+            for i, summary in enumerate(point["rounds"]):
+                summary["round"] = i + 1
+                if when is not None:
+                    summary["started_at_s"] = when[name][n][i]
+            points[name][str(n)] = point
+    for name, by_clients in points.items():
+        ref = REFERENCES.get(name)
+        if ref is None or ref not in points:
+            continue
+        for key, point in by_clients.items():
+            point["reference"] = ref
+            point.update(round_ratios(point, points[ref][key]))
+    for by_clients in points.values():  # the long list of rounds last, for readers
+        for point in by_clients.values():
+            point["rounds"] = point.pop("rounds")
+    return points
 
 
 def check_same_answers(env: Environment, port: int, user_ids: list[str]) -> float:

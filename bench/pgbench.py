@@ -7,9 +7,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from bench.stats import summarize
+from bench.stats import Samples
 
 PGBENCH = Path(os.environ.get("BLINK_PG_BIN", "/usr/lib/postgresql/15/bin")) / "pgbench"
 
@@ -30,34 +29,49 @@ def pgbench_path() -> str:
     return str(found)
 
 
-def parse_logs(directory: Path, warmup: int) -> list[float]:
-    """Latencies (ms) from pgbench's per-transaction logs, minus each client's first ``warmup``.
+def read_logs(directory: Path, warmup: int) -> Samples:
+    """Latencies (ms) from pgbench's per-transaction logs, counted once every client is warm.
 
-    A log line is ``client_id transaction_no time_us script_no epoch epoch_us``.
+    A log line is ``client_id transaction_no time_us script_no epoch epoch_us``, the epoch
+    being when the transaction ended. Each client's first ``warmup`` transactions are left
+    out, and so is every transaction that started before the last client finished its
+    warm-up: a backend's first ``blink_score`` loads the model, and while one backend does
+    that the others' calls wait for the CPU. The timed window runs from that moment to the
+    last transaction's end (the Python client does the same with a barrier).
     """
-    latencies: list[float] = []
+    rows: list[tuple[int, int, int, int]] = []  # client, transaction, start_us, end_us
     for path in sorted(directory.glob("tx.*")):
         for line in path.read_text().splitlines():
             fields = line.split()
-            if len(fields) >= 3 and int(fields[1]) >= warmup:
-                latencies.append(int(fields[2]) / 1000.0)
-    return latencies
+            if len(fields) >= 6:
+                end = int(fields[4]) * 1_000_000 + int(fields[5])
+                rows.append((int(fields[0]), int(fields[1]), end - int(fields[2]), end))
+    if not rows:
+        return Samples([], 0.0)
+    warm_ends = [end for _, tx, _, end in rows if tx == warmup - 1]
+    since = max(warm_ends) if warmup > 0 and warm_ends else min(row[2] for row in rows)
+    latencies = [(end - start) / 1000.0 for _, tx, start, end in rows
+                 if tx >= warmup and start >= since]
+    return Samples(latencies, (max(row[3] for row in rows) - since) / 1e6)
 
 
 def run(kind: str, *, host: str, port: int, database: str, user: str, clients: int,
-        seconds: float, n_users: int, prefix: str, warmup: int, timeout: float) -> dict[str, Any]:
-    """Run one pgbench point (``kind`` is a key of SCRIPTS) and summarize its latencies.
+        seconds: int, n_users: int, prefix: str, warmup: int, timeout: float) -> Samples:
+    """Run pgbench once (``kind`` is a key of SCRIPTS) and return its warm latencies.
 
     Parameters
     ----------
     clients
         Concurrent connections, each running the script back to back for ``seconds``.
+    seconds
+        pgbench's ``--time``: whole seconds, at least 1.
     warmup
         Transactions per client left out of the figures (the first one loads the model).
     timeout
         Hard bound on the pgbench process, in seconds.
     """
-    seconds_int = max(1, round(seconds))
+    if seconds < 1:
+        raise ValueError("pgbench runs for whole seconds, at least 1")
     with tempfile.TemporaryDirectory(prefix="blink-pgbench-") as tmp:
         workdir = Path(tmp)
         script = workdir / f"{kind}.sql"
@@ -66,7 +80,7 @@ def run(kind: str, *, host: str, port: int, database: str, user: str, clients: i
         argv = [
             pgbench_path(), "--no-vacuum", "--protocol=prepared",
             f"--file={script}", f"--client={clients}", f"--jobs={min(clients, 2)}",
-            f"--time={seconds_int}", "--log", f"--log-prefix={workdir / 'tx'}",
+            f"--time={seconds}", "--log", f"--log-prefix={workdir / 'tx'}",
             f"--define=n_users={n_users}",
             "-h", host, "-p", str(port), "-U", user, database,
         ]
@@ -75,7 +89,4 @@ def run(kind: str, *, host: str, port: int, database: str, user: str, clients: i
         if done.returncode != 0:
             raise RuntimeError(f"pgbench {kind} failed ({done.returncode}): "
                                f"{done.stderr.strip()[-2000:]}")
-        latencies = parse_logs(workdir, warmup)
-    summary = summarize(latencies, seconds_int)
-    summary.update(driver="pgbench", clients=clients)
-    return summary
+        return read_logs(workdir, warmup)

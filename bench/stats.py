@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 
-def summarize(latencies_ms: Sequence[float], elapsed_s: float) -> dict[str, Any]:
+class Samples(NamedTuple):
+    """One timed run of a load driver: a latency per request (ms) and the timed seconds."""
+
+    latencies_ms: list[float]
+    seconds: float
+
+
+def summarize(latencies_ms: Sequence[float] | npt.NDArray[np.float64],
+              elapsed_s: float) -> dict[str, Any]:
     """p50/p95/p99/mean (ms), sample count and throughput of one latency run.
 
     Parameters
@@ -42,3 +51,45 @@ def ratio(value: float | None, reference: float | None) -> float | None:
 
 def rows_per_s(rows: int, seconds: float) -> float:
     return round(rows / seconds, 1) if seconds > 0 else math.inf
+
+
+def pool_rounds(rounds: Sequence[Samples]) -> dict[str, Any]:
+    """One latency point measured in rounds: every round's summary and the pooled figures.
+
+    Parameters
+    ----------
+    rounds
+        Each round's samples, in the order the rounds ran.
+
+    The point's ``p50_ms`` ... ``requests_per_s`` pool every round's raw samples (all
+    requests over all timed seconds); ``rounds`` keeps each round's own summary, for the
+    per-round ratios and to show the spread.
+    """
+    if not rounds:
+        raise ValueError("no rounds: the point was never measured")
+    per_round = [summarize(latencies, seconds) for latencies, seconds in rounds]
+    pooled = summarize(np.concatenate([np.asarray(lat, dtype=np.float64) for lat, _ in rounds]),
+                       sum(seconds for _, seconds in rounds))
+    pooled["p50_ms_round_median"] = round(float(np.median([s["p50_ms"] for s in per_round])), 4)
+    pooled["rounds"] = per_round
+    return pooled
+
+
+def round_ratios(point: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """p50 ratio of ``point`` to ``reference`` round by round, and its median and spread.
+
+    Round i of both was measured back to back in the same round, so each ratio compares the
+    two under the same machine conditions; the median of the per-round ratios is the figure,
+    min and max show how much the machine moved it.
+    """
+    if len(point["rounds"]) != len(reference["rounds"]):
+        raise ValueError("a ratio needs the same rounds on both sides")
+    per_round = [ratio(mine["p50_ms"], ref["p50_ms"])
+                 for mine, ref in zip(point["rounds"], reference["rounds"], strict=True)]
+    known = [r for r in per_round if r is not None]
+    return {
+        "ratio_per_round": per_round,
+        "ratio_median": round(float(np.median(known)), 4) if known else None,
+        "ratio_min": min(known) if known else None,
+        "ratio_max": max(known) if known else None,
+    }

@@ -24,13 +24,29 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert tuple(results) == RESULT_KEYS
     assert results["meta"]["quick"] is True
 
-    points = results["latency"]["points"]
+    latency = results["latency"]
+    rounds = results["config"]["latency_rounds"]
+    assert rounds >= 2 and latency["rounds"] == rounds
+    assert latency["round_seconds"] == results["config"]["latency_round_seconds"]
+    assert len(latency["round_orders"]) == rounds
+    points = latency["points"]
     assert set(points) == {"floor", "blink_score", "blink_score_py", "microservice"}
-    for per_clients in points.values():
+    for name, per_clients in points.items():
         assert set(per_clients) == {"1", "4", "16"}
         for summary in per_clients.values():
             assert summary["requests"] > 0
             assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
+            # Every round ran and kept its own summary; the point pools their requests.
+            assert [r["round"] for r in summary["rounds"]] == list(range(1, rounds + 1))
+            assert all(r["requests"] > 0 for r in summary["rounds"])
+            assert sum(r["requests"] for r in summary["rounds"]) == summary["requests"]
+            if name == "floor":
+                assert "reference" not in summary
+                continue
+            assert summary["reference"] in points
+            assert len(summary["ratio_per_round"]) == rounds
+            assert all(r > 0 for r in summary["ratio_per_round"])
+            assert summary["ratio_min"] <= summary["ratio_median"] <= summary["ratio_max"]
     # blink and the baseline score the same model, so they must agree.
     assert results["latency"]["max_abs_diff_blink_vs_microservice"] < 1e-9
     assert results["batch"]["max_abs_diff_kernel_vs_lightgbm"] < 1e-9
@@ -50,5 +66,13 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert [t["target"] for t in results["targets"]][-1].startswith("cold start")
     assert len(results["targets"]) == 4
     assert all(t["pass"] in (True, False) for t in results["targets"])
+    # The latency targets are judged on the median per-round ratio, with its spread.
+    for target, (name, ref) in zip(results["targets"][:2], [("blink_score", "floor"),
+                                   ("microservice", "blink_score_py")], strict=True):
+        point = points[name]["1"]
+        assert point["reference"] == ref
+        assert target["value"] == point["ratio_median"]
+        assert (target["value_min"], target["value_max"]) == (point["ratio_min"],
+                                                              point["ratio_max"])
     # The printed table carries every target's verdict.
     assert done.stdout.count("PASS") + done.stdout.count("FAIL") == 4
