@@ -121,7 +121,8 @@ class LocalCluster:
     def _run(self, argv: list[str], server_env: bool = False,
              **kwargs) -> subprocess.CompletedProcess:
         env = dict(os.environ, PYTHONPATH=server_pythonpath()) if server_env else None
-        return subprocess.run(as_server_user(argv), env=env, **kwargs)
+        # cwd "/": the checkout may be unreadable to the server user (pg_ctl complains).
+        return subprocess.run(as_server_user(argv), env=env, cwd="/", **kwargs)
 
     def is_running(self) -> bool:
         if not (self.data / "PG_VERSION").exists():
