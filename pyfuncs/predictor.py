@@ -176,7 +176,13 @@ def _load_library(library: bytes) -> tuple[ctypes.CDLL, str]:
     path = os.path.join(directory, "model.so")
     with open(path, "wb") as handle:
         handle.write(library)
-    return ctypes.CDLL(path), path
+    try:
+        return ctypes.CDLL(path), path
+    except OSError:
+        # Not loadable here (another architecture or libc): leave nothing behind.
+        os.unlink(path)
+        os.rmdir(directory)
+        raise
 
 
 def _runtime_predictor(path: str) -> Any:

@@ -92,7 +92,11 @@ def test_feature_count_must_match_the_library(model_a):
         CompiledPredictor(a.compiled_lib, a.compiled_lib_sha256, 8)
 
 
-def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a):
+def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where a disk copy would be left behind
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
     foreign = aarch64_copy(model_a.artifact.compiled_lib)
     warnings = []
     row = model_row(model_a.artifact, compiled_lib=foreign,
@@ -103,6 +107,7 @@ def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a):
     matrix = model_a.population.features[:200]
     got = [model.predict_row(list(r)) for r in matrix]
     assert np.abs(np.array(got) - model_a.predict(matrix)).max() <= 1e-12
+    assert list(tmp_path.iterdir()) == []
 
 
 def aarch64_copy(library: bytes) -> bytes:
