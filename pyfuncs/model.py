@@ -53,18 +53,10 @@ class LoadedModel:
                 return probability
         return self.booster.predict_row(values)
 
-    def predict_matrix(self, matrix: Any) -> Any:
-        if self.compiled is None:
-            return self.booster.predict_matrix(matrix)
-        probabilities, buggy = self.compiled.predict_matrix(matrix)
-        if buggy.any():
-            probabilities[buggy] = self.booster.predict_matrix(matrix[buggy])
-        return probabilities
-
     def predict_batch(self, matrix: Any) -> Any:
         """Probabilities for a float64 matrix, one native call for the whole batch.
 
-        Same results as ``predict_matrix`` (rows TL2cgen would misread go to LightGBM).
+        Rows TL2cgen would misread (see pyfuncs.predictor) are scored by LightGBM.
         """
         import numpy as np
 
