@@ -86,9 +86,8 @@ CREATE TABLE blink.blink_promotion_reviews (
 CREATE INDEX blink_promotion_reviews_candidate ON blink.blink_promotion_reviews (candidate_model_id);
 COMMENT ON TABLE blink.blink_promotion_reviews IS
     'Append-only: each champion/challenger comparison on the same out-of-time window and its decision (promoted, refused, or evaluated without --deploy) with the reason.';
-CREATE TRIGGER blink_promotion_reviews_append_only BEFORE UPDATE OR DELETE
-    ON blink.blink_promotion_reviews FOR EACH ROW EXECUTE FUNCTION blink.refuse_change();
-CREATE TRIGGER blink_promotion_reviews_no_truncate BEFORE TRUNCATE
+-- Statement-level, like the core's guards: fires even when no row matches, and on TRUNCATE.
+CREATE TRIGGER blink_promotion_reviews_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
     ON blink.blink_promotion_reviews FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 
 -- The trainer reads outcomes (the CSV import runs as the owner, see docs/trainer.md),

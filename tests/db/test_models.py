@@ -133,7 +133,9 @@ def test_models_and_history_are_immutable(db, model_a):
                     "TRUNCATE blink.blink_models CASCADE",
                     "UPDATE blink.blink_deployments SET reason = 'x'",
                     "DELETE FROM blink.blink_deployments",
-                    "DELETE FROM blink.risk_score_audits"):
+                    "DELETE FROM blink.risk_score_audits",
+                    "DELETE FROM blink.blink_promotion_reviews",
+                    "TRUNCATE blink.blink_promotion_reviews"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="immutable"):
                 conn.execute(sql)
         assert conn.execute("SELECT count(*) FROM blink.blink_models WHERE id = %s",
