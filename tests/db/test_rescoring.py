@@ -14,15 +14,6 @@ from tests.conftest import APP_USER, TRAINER_USER, alembic_downgrade, alembic_up
 from tests.db.helpers import insert_snapshots, install
 
 
-@pytest.fixture
-def loaded_db(db, model_a):
-    """Every synthetic user with one snapshot, model_a champion, nothing audited yet."""
-    with db.connect() as conn:
-        insert_snapshots(conn, model_a.population.user_ids, model_a.population.documents())
-        install(conn, model_a.artifact)
-    return db
-
-
 def rescore(conn, **kwargs) -> dict:
     args = ", ".join(f"{k} => {v}" for k, v in kwargs.items())
     return conn.execute(f"SELECT blink_rescore_pending({args})").fetchone()[0]
@@ -36,9 +27,9 @@ def audits(conn, source: str | None = None) -> list[tuple]:
     ).fetchall()
 
 
-def test_a_run_audits_every_user_once_with_four_reasons(loaded_db, model_a):
+def test_a_run_audits_every_user_once_with_four_reasons(scored_db, model_a):
     n = len(model_a.population.user_ids)
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         summary = rescore(conn, batch_size=250)
         assert summary["ran"] and summary["complete"] and summary["scored"] == n
         assert summary["batches"] == -(-n // 250)
@@ -66,9 +57,9 @@ def test_a_run_audits_every_user_once_with_four_reasons(loaded_db, model_a):
                    for r in reasons)
 
 
-def test_new_snapshots_and_a_new_champion_make_users_pending(loaded_db, model_a, model_b):
+def test_new_snapshots_and_a_new_champion_make_users_pending(scored_db, model_a, model_b):
     docs = model_a.population.documents()
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         rescore(conn)
         insert_snapshots(conn, ["user-1", "user-2", "user-3"], [docs[10], docs[11], docs[12]])
         summary = rescore(conn)
@@ -88,9 +79,9 @@ def test_new_snapshots_and_a_new_champion_make_users_pending(loaded_db, model_a,
         assert rescore(conn)["scored"] == 0
 
 
-def test_bounded_runs_pick_up_where_the_last_one_stopped(loaded_db, model_a):
+def test_bounded_runs_pick_up_where_the_last_one_stopped(scored_db, model_a):
     n = len(model_a.population.user_ids)
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         first = rescore(conn, max_users=500, batch_size=100)
         assert (first["scored"], first["complete"]) == (500, False)
         tiny = rescore(conn, max_seconds=1e-9)  # no batch starts after the time is up
@@ -102,9 +93,9 @@ def test_bounded_runs_pick_up_where_the_last_one_stopped(loaded_db, model_a):
     assert count == (n, n)
 
 
-def test_an_overlapping_run_returns_at_once(loaded_db, model_a):
+def test_an_overlapping_run_returns_at_once(scored_db, model_a):
     n = len(model_a.population.user_ids)
-    with loaded_db.connect(autocommit=False) as first, loaded_db.connect() as second:
+    with scored_db.connect(autocommit=False) as first, scored_db.connect() as second:
         assert rescore(first)["scored"] == n  # not committed: still holds the lock
         summary = rescore(second)  # had it queued behind the first run, this would hang
         assert summary["ran"] is False and "in progress" in summary["reason"]
@@ -113,19 +104,19 @@ def test_an_overlapping_run_returns_at_once(loaded_db, model_a):
         assert second.execute("SELECT count(*) FROM blink.risk_score_audits").fetchone()[0] == n
 
 
-def test_a_run_killed_halfway_keeps_nothing_and_the_next_run_does_it_all(loaded_db, model_a):
+def test_a_run_killed_halfway_keeps_nothing_and_the_next_run_does_it_all(scored_db, model_a):
     n = len(model_a.population.user_ids)
     outcome: dict = {}
 
     def run() -> None:
         try:
-            with loaded_db.connect() as conn:
+            with scored_db.connect() as conn:
                 outcome["pid"] = conn.info.backend_pid
                 outcome["summary"] = rescore(conn, batch_size=1)
         except psycopg.OperationalError as exc:
             outcome["error"] = exc
 
-    with loaded_db.connect() as watcher:
+    with scored_db.connect() as watcher:
         worker = threading.Thread(target=run)
         worker.start()
         # Mid-run: the run's transaction has an xid, which it gets on its first INSERT, so at
@@ -143,17 +134,17 @@ def test_a_run_killed_halfway_keeps_nothing_and_the_next_run_does_it_all(loaded_
     assert counts == (n, n)
 
 
-def test_shadow_models_are_audited_without_changing_decisions(loaded_db, model_a, model_b):
+def test_shadow_models_are_audited_without_changing_decisions(scored_db, model_a, model_b):
     n = len(model_a.population.user_ids)
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         champion = conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0]
         shadow = install(conn, model_b.artifact, promote=False)
-    with loaded_db.connect(TRAINER_USER) as trainer:
+    with scored_db.connect(TRAINER_USER) as trainer:
         assert trainer.execute("SELECT blink_shadow_add(%s, 'challenger')", [shadow]).fetchone()[0]
         assert not trainer.execute("SELECT blink_shadow_add(%s)", [shadow]).fetchone()[0]
         with pytest.raises(psycopg.errors.NoDataFound, match="no model with id 999"):
             trainer.execute("SELECT blink_shadow_add(999)")
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         summary = rescore(conn)
         assert summary["scored"] == n and summary["shadow_scored"] == {str(shadow): n}
         rows = audits(conn, "shadow")
@@ -166,18 +157,18 @@ def test_shadow_models_are_audited_without_changing_decisions(loaded_db, model_a
         assert current == [(champion, "cron")]
         assert conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0] == champion
         assert rescore(conn)["shadow_scored"] == {str(shadow): 0}
-    with loaded_db.connect(TRAINER_USER) as trainer:
+    with scored_db.connect(TRAINER_USER) as trainer:
         assert trainer.execute("SELECT blink_shadow_remove(%s)", [shadow]).fetchone()[0]
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         insert_snapshots(conn, ["user-5"], [model_a.population.documents()[6]])
         summary = rescore(conn)
         assert summary["scored"] == 1 and summary["shadow_scored"] == {}
 
 
-def test_score_batch_matches_lightgbm_in_input_order(loaded_db, model_a):
+def test_score_batch_matches_lightgbm_in_input_order(scored_db, model_a):
     users = model_a.population.user_ids
     asked = users[::-1] + ["nobody", None, users[3]]
-    with loaded_db.connect(APP_USER) as app:
+    with scored_db.connect(APP_USER) as app:
         rows = app.execute("SELECT * FROM blink_score_batch(%s)", [asked]).fetchall()
         single = app.execute("SELECT blink_score(%s)", [users[3]]).fetchone()[0]
         assert app.execute("SELECT count(*) FROM blink_score_batch('{}')").fetchone()[0] == 0
@@ -190,16 +181,16 @@ def test_score_batch_matches_lightgbm_in_input_order(loaded_db, model_a):
     assert all((r[2] == "declined") == (r[1] >= 0.2) for r in rows[:len(users)])
 
 
-def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(loaded_db, model_a):
+def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(scored_db, model_a):
     doc = dict(model_a.population.documents()[0])
     huge = dict(doc, metric_total_balance=1e305)  # beyond what SQL converts: done in Python
     bad = dict(doc, metric_volatility90="high")
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         insert_snapshots(conn, ["odd-1", "odd-2"], [huge, bad])
         # beyond float8: the fast batch query fails on it and the batch is read again safely
         conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) VALUES "
                      "('odd-3', '{\"metric_total_balance\": 1e400}')")
-    with loaded_db.connect(APP_USER) as app:
+    with scored_db.connect(APP_USER) as app:
         one = app.execute("SELECT probability_default FROM blink_score_batch(ARRAY['odd-1'])"
                           ).fetchone()[0]
         assert one == pytest.approx(app.execute("SELECT blink_score('odd-1')").fetchone()[0],
@@ -207,7 +198,7 @@ def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(loaded_db,
         with pytest.raises(psycopg.errors.InvalidParameterValue,
                            match='feature "metric_volatility90" in snapshot .* of user .odd-2.'):
             app.execute("SELECT * FROM blink_score_batch(ARRAY['odd-1', 'odd-2'])")
-    with loaded_db.connect() as conn:
+    with scored_db.connect() as conn:
         notices: list[str] = []
         conn.add_notice_handler(lambda d: notices.append(d.message_primary))
         summary = rescore(conn)
@@ -218,7 +209,7 @@ def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(loaded_db,
         users = {r[0] for r in audits(conn)}
         assert rescore(conn)["scored"] == 0  # the invalid ones stay pending, unscored
     assert "odd-1" in users and not {"odd-2", "odd-3"} & users
-    with loaded_db.connect(APP_USER) as app:
+    with scored_db.connect(APP_USER) as app:
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="must be finite"):
             app.execute("SELECT * FROM blink_score_batch(ARRAY['odd-3'])")
 
@@ -268,7 +259,7 @@ def test_migration_downgrades_to_0002_and_back(db):
     assert codes == 8
 
 
-def test_summary_is_json(loaded_db):
-    with loaded_db.connect() as conn:
+def test_summary_is_json(scored_db):
+    with scored_db.connect() as conn:
         text = conn.execute("SELECT blink_rescore_pending()::text").fetchone()[0]
     assert json.loads(text)["ran"] is True

@@ -9,15 +9,7 @@ import psycopg
 import pytest
 
 from tests.conftest import APP_USER
-from tests.db.helpers import insert_snapshots, install
-
-
-@pytest.fixture
-def scored_db(db, model_a):
-    with db.connect() as conn:
-        insert_snapshots(conn, model_a.population.user_ids, model_a.population.documents())
-        install(conn, model_a.artifact)
-    return db
+from tests.db.helpers import insert_snapshots
 
 
 def test_blink_score_matches_lightgbm_on_1000_users(scored_db, model_a):
