@@ -1,6 +1,8 @@
 # blink: `make demo` runs the main job end to end, `make test` runs the whole suite.
-# Both install what they need: Debian packages (as root) and a venv built from the
-# server's own Python (/usr/bin/python3), in a directory the PostgreSQL server can read.
+# Both install what they need: Debian packages (as root) and two venvs built from the
+# server's own Python (/usr/bin/python3), in a directory the PostgreSQL server can read:
+# server-venv holds only what PL/Python imports (pyproject's core dependencies), venv holds
+# everything else (trainer, migrations, bench, tests).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -9,16 +11,19 @@ STATE := $(shell $(SYSTEM_PYTHON) devenv/paths.py state-dir)
 VENV := $(STATE)/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.blink-installed
+SERVER_VENV := $(STATE)/server-venv
+SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train bench
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train bench freeze schema
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
 	@echo "make test   run the whole test suite on throwaway clusters"
 	@echo "make dsn    print the demo cluster's connection string;  make psql  open psql on it"
-	@echo "make stop   stop the demo cluster;  make lint  ruff + mypy"
+	@echo "make stop   stop the demo cluster;  make lint  ruff + mypy + pgspot"
+	@echo "make freeze record new db/incremental files as released;  make schema  regenerate db/schema.sql"
 
 deps:
 	@bash devenv/system-deps.sh
@@ -31,7 +36,15 @@ $(STAMP): pyproject.toml | deps
 		> $(STATE)/pip.log 2>&1 || { tail -30 $(STATE)/pip.log; exit 1; }
 	@touch $@
 
-venv: deps $(STAMP)
+$(SERVER_STAMP): pyproject.toml | deps
+	@umask 022; mkdir -p $(STATE)
+	@test -x $(SERVER_VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(SERVER_VENV)
+	@echo "blink: installing the server's Python environment in $(SERVER_VENV)"
+	@umask 022; $(SERVER_VENV)/bin/python -m pip install $$($(SYSTEM_PYTHON) devenv/paths.py server-requirements) \
+		> $(STATE)/server-pip.log 2>&1 || { tail -30 $(STATE)/server-pip.log; exit 1; }
+	@touch $@
+
+venv: deps $(STAMP) $(SERVER_STAMP)
 
 test: venv
 	$(PY) -m pytest -q
@@ -60,6 +73,13 @@ bench: venv
 lint: venv
 	$(PY) -m ruff check pyfuncs trainer devenv migrations tests bench
 	$(PY) -m mypy
+	$(PY) -m devenv.pgspot
+
+freeze: venv
+	@$(PY) -c "from migrations import layers; print('frozen:', ', '.join(layers.freeze()) or 'nothing new')"
+
+schema: venv
+	$(PY) -m devenv.schema --write
 
 clean: stop
 	rm -rf .blink

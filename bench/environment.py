@@ -89,7 +89,7 @@ def train(config: BenchConfig, population: Any) -> tuple[Any, Any]:
     """Fit the benchmark model (``config.trees`` x ``config.leaves``) and compile it."""
     from trainer import synthetic
     from trainer.artifacts import build_artifact
-    from trainer.build import fit_booster
+    from trainer.training import fit_booster
 
     n = config.train_users
     booster = fit_booster(
@@ -106,8 +106,8 @@ def train(config: BenchConfig, population: Any) -> tuple[Any, Any]:
 
 def prepare(config: BenchConfig, log: Callable[[str], None]) -> Environment:
     """Start a throwaway cluster and fill it; the caller must ``close()`` the result."""
+    from devenv import migrate
     from devenv.cluster import throwaway_cluster
-    from devenv.demo import migrate
     from trainer import registry, synthetic
 
     timings: dict[str, float] = {}
@@ -120,7 +120,7 @@ def prepare(config: BenchConfig, log: Callable[[str], None]) -> Environment:
         with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {DATABASE}")
         dsn = f"postgresql://postgres@{host}:{port}/{DATABASE}"
-        _timed(timings, "migrate_s", lambda: migrate(dsn))
+        _timed(timings, "migrate_s", lambda: migrate.upgrade(dsn))
         population = synthetic.generate(config.n_users, seed=config.seed, prefix=USER_PREFIX)
         log(f"training and compiling a {config.trees} trees x {config.leaves} leaves model")
         booster, artifact = _timed(timings, "train_compile_s", lambda: train(config, population))

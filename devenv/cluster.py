@@ -24,6 +24,7 @@ from devenv.paths import (
     as_server_user,
     chown_to_server,
     server_can_read,
+    server_venv_dir,
     state_dir,
 )
 
@@ -42,9 +43,18 @@ def server_settings(database: str) -> dict[str, str]:
     }
 
 
+def server_site_packages() -> Path:
+    """site-packages of the server's environment (``make venv`` builds it)."""
+    version = sysconfig.get_python_version()  # both venvs come from /usr/bin/python3
+    site = server_venv_dir() / "lib" / f"python{version}" / "site-packages"
+    if not site.is_dir():
+        raise RuntimeError(f"no server environment at {site.parent.parent.parent}; run `make venv`")
+    return site
+
+
 def server_pythonpath() -> str:
-    """PYTHONPATH for the server: pyfuncs' parent directory, then this venv's site-packages."""
-    site = sysconfig.get_paths()["purelib"]
+    """PYTHONPATH for the server: pyfuncs' parent directory, then the server venv's packages."""
+    site = server_site_packages()
     if server_can_read(REPO_ROOT / "pyfuncs" / "__init__.py"):
         source = REPO_ROOT
     else:
@@ -57,12 +67,12 @@ def server_pythonpath() -> str:
     # Byte-compile now: the server user cannot write __pycache__ here, and compiling the
     # sources in every new backend would add ~5 ms to each session's first call.
     compileall.compile_dir(str(source / "pyfuncs"), quiet=1)
-    if not server_can_read(Path(site)):
+    if not server_can_read(site):
         raise RuntimeError(
             f"the PostgreSQL server user cannot read the Python environment at {site}; "
             "build the venv with `make venv` so it lands in a directory the server can read"
         )
-    return os.pathsep.join([str(source), site])
+    return os.pathsep.join([str(source), str(site)])
 
 
 def _write_wrapper(path: Path, binary: str, pythonpath: str) -> str:

@@ -10,26 +10,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 
+from devenv import migrate
 from devenv.cluster import LocalCluster
-from devenv.paths import REPO_ROOT
 
 DEMO_USERS = 2000
 DEMO_SEED = 7
 APP_ROLE = "blink_demo_app"
-
-
-def migrate(dsn: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.attributes["quiet"] = True
-    os.environ["DATABASE_URL"] = dsn
-    command.upgrade(config, "head")
 
 
 def ensure_app_role(conn) -> None:
@@ -61,7 +50,7 @@ def install_model(conn, population) -> tuple[int, object, bool]:
 
     from trainer import registry, synthetic
     from trainer.artifacts import build_artifact
-    from trainer.build import fit_booster
+    from trainer.training import fit_booster
 
     key = hashlib.sha256(json.dumps([DEMO_USERS, DEMO_SEED, "v1"]).encode()).hexdigest()[:10]
     version = f"demo-{key}"
@@ -127,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"blink: starting the project-local cluster in {cluster.root}")
     cluster.start()
-    migrate(cluster.dsn())
+    migrate.upgrade(cluster.dsn())
     population = synthetic.generate(DEMO_USERS, seed=DEMO_SEED)
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         ensure_app_role(conn)

@@ -75,6 +75,19 @@ def venv_dir() -> Path:
     return state_dir() / "venv"
 
 
+def server_venv_dir() -> Path:
+    """The server's own environment: only what PL/Python imports (pyproject's core deps)."""
+    return state_dir() / "server-venv"
+
+
+def server_requirements() -> list[str]:
+    """pyproject.toml's core dependencies: what the server's environment gets."""
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return list(project["dependencies"])
+
+
 def chown_to_server(path: Path) -> None:
     """Give ``path`` (recursively) to the server user, when that is another user."""
     user = server_user()
@@ -91,6 +104,7 @@ def main(argv: list[str]) -> int:
     commands = {
         "state-dir": lambda: print(state_dir()),
         "venv-dir": lambda: print(venv_dir()),
+        "server-requirements": lambda: print(" ".join(server_requirements())),
         "server-user": lambda: print(server_user() or os.environ.get("USER", "")),
     }
     if len(argv) != 2 or argv[1] not in commands:

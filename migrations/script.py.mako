@@ -5,9 +5,8 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 """
 
-from alembic import op
-
-import blink_sql
+# The SQL lives in db/incremental/${up_revision}.sql and .down.sql; `make freeze` once final.
+from migrations import layers
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -16,8 +15,8 @@ depends_on = ${repr(depends_on)}
 
 
 def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
+    layers.upgrade_step(revision)
 
 
 def downgrade() -> None:
-    ${downgrades if downgrades else "pass"}
+    layers.downgrade_step(revision)

@@ -6,8 +6,9 @@ importing typing would add ~8 ms to the first blink call of every new session.
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 else:
-    Any = object
+    Any = Callable = object
 
-__all__ = ["Any"]
+__all__ = ["Any", "Callable"]

@@ -1,11 +1,16 @@
-"""From a probability of default to a decision and a risk band, by the model's own settings."""
+"""From a probability of default to a decision and a risk band, by the model's own settings.
+
+``DEFAULT_RISK_BANDS`` is the one copy of blink's default bands: the trainer's config starts
+from it, and a model row inserted without bands gets it (stored in the row, so the bands of
+a model never change after insert).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 
 from pyfuncs._typing import Any
-from pyfuncs.errors import BlinkError
+from pyfuncs.errors import InvalidArgumentError
 
 DEFAULT_RISK_BANDS: list[dict[str, Any]] = [
     {"band": "A", "max_probability": 0.05},
@@ -36,15 +41,34 @@ class DecisionPolicy:
         return f"DecisionPolicy(threshold={self.threshold}, bands={self.bands})"
 
     @classmethod
-    def from_model(cls, threshold: float, bands: Sequence[dict[str, Any]]) -> DecisionPolicy:
-        parsed = tuple((float(b["max_probability"]), str(b["band"])) for b in bands)
+    def from_model(cls, threshold: Any, bands: Any) -> DecisionPolicy:
+        """Check and build a model's policy; an InvalidArgumentError says what is wrong.
+
+        ``threshold`` must be a number strictly between 0 and 1; ``bands`` a non-empty list of
+        ``{"band": name, "max_probability": number}`` with distinct names and finite,
+        strictly ascending bounds in (0, 1], the last one 1.0.
+        """
+        if not _is_number(threshold) or not 0.0 < float(threshold) < 1.0:
+            raise InvalidArgumentError(
+                f"decision_threshold must be a number strictly between 0 and 1, got {threshold!r}")
+        usage = ('risk_bands must be a non-empty list of {"band": name, "max_probability": '
+                 "number} with strictly ascending bounds ending at 1.0")
+        if not isinstance(bands, list) or not bands:
+            raise InvalidArgumentError(f"{usage}, got {bands!r}")
+        parsed = []
+        for band in bands:
+            if (not isinstance(band, dict) or set(band) != {"band", "max_probability"}
+                    or not isinstance(band["band"], str) or not band["band"]
+                    or not _is_number(band["max_probability"])):
+                raise InvalidArgumentError(f"{usage}; bad entry {band!r}")
+            parsed.append((float(band["max_probability"]), band["band"]))
         bounds = [bound for bound, _ in parsed]
-        if not parsed or bounds != sorted(bounds) or bounds[-1] < 1.0:
-            raise BlinkError(
-                "risk_bands must be a non-empty list of {band, max_probability} in ascending "
-                f"order ending at 1.0, got {list(bands)!r}"
-            )
-        return cls(float(threshold), parsed)
+        names = [name for _, name in parsed]
+        if (any(not 0.0 < b <= 1.0 for b in bounds) or bounds[-1] != 1.0
+                or any(a >= b for a, b in zip(bounds, bounds[1:], strict=False))
+                or len(set(names)) != len(names)):
+            raise InvalidArgumentError(f"{usage} and distinct names, got {bands!r}")
+        return cls(float(threshold), tuple(parsed))
 
     def decide(self, probability: float) -> tuple[str, str]:
         """Return (decision, risk band) for one probability of default."""
@@ -53,3 +77,21 @@ class DecisionPolicy:
             if probability <= bound:
                 return decision, band
         return decision, self.bands[-1][1]
+
+    def decide_many(self, probabilities: Any) -> tuple[list[str], list[str]]:
+        """Decisions and risk bands for many probabilities; the same rules as ``decide``."""
+        import numpy as np
+
+        p = np.asarray(probabilities, dtype=np.float64)
+        decisions = np.where(p >= self.threshold, "declined", "approved")
+        bounds = np.array([bound for bound, _ in self.bands])
+        names = np.array([band for _, band in self.bands], dtype=object)
+        # First band whose upper bound is >= p (p <= bound), the last band beyond every bound.
+        index = np.minimum(np.searchsorted(bounds, p, side="left"), len(bounds) - 1)
+        return decisions.tolist(), names[index].tolist()
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float, not a bool (JSON true/false are not numbers)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(float(value)))

@@ -1,14 +1,35 @@
-"""A loaded model: its features, decision policy and predictor, ready to score."""
+"""Model loading, in one place: a ``blink_models`` row to a scoring-ready model, cached per session.
+
+``loaded(plpy, GD, model_id)`` is the only way pyfuncs gets a model: from the session cache
+(GD), or fetched, hash-checked and loaded once. Rows are immutable, so a cached id never
+needs invalidating; a new champion is a new id.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 
-from pyfuncs._typing import Any
+from pyfuncs import queries
+from pyfuncs._typing import Any, Callable
 from pyfuncs.decision import DecisionPolicy
-from pyfuncs.errors import ArtifactIntegrityError
+from pyfuncs.errors import ArtifactIntegrityError, NoChampionError, UnknownModelError
 from pyfuncs.predictor import BoosterPredictor, CompiledPredictor
+
+CACHE_KEY = "blink.models"
+CACHE_CAPACITY = 3  # champion, a challenger and the previous champion during a switch
+
+
+class BatchScores:
+    """Scores of one batch, aligned with its rows."""
+
+    __slots__ = ("probabilities", "decisions", "bands")
+
+    def __init__(self, probabilities: Any, decisions: list[str], bands: list[str]) -> None:
+        self.probabilities = probabilities  # float64 ndarray
+        self.decisions = decisions
+        self.bands = bands
 
 
 class LoadedModel:
@@ -68,6 +89,12 @@ class LoadedModel:
             probabilities[buggy] = self.booster.predict_matrix(matrix[buggy])
         return probabilities
 
+    def score_batch(self, matrix: Any) -> BatchScores:
+        """Probabilities, decisions and bands of a matrix (``feature_names`` order, NaN missing)."""
+        probabilities = self.predict_batch(matrix)
+        decisions, bands = self.policy.decide_many(probabilities)
+        return BatchScores(probabilities, decisions, bands)
+
 
 def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
                warn: Callable[[str], None]) -> LoadedModel:
@@ -101,3 +128,59 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
         compiled=compiled,
         fetch_model_text=fetch_model_text,
     )
+
+
+class ModelCache:
+    """Loaded models by id, least recently used dropped beyond ``capacity``."""
+
+    def __init__(self, capacity: int = CACHE_CAPACITY) -> None:
+        self.capacity = capacity
+        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+
+    def get(self, model_id: int, load: Callable[[int], LoadedModel]) -> LoadedModel:
+        model = self._models.get(model_id)
+        if model is None:
+            model = load(model_id)
+            self._models[model_id] = model
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
+        else:
+            self._models.move_to_end(model_id)
+        return model
+
+    def __contains__(self, model_id: int) -> bool:
+        return model_id in self._models
+
+
+def session_cache(GD: dict) -> ModelCache:
+    cache = GD.get(CACHE_KEY)
+    if cache is None:
+        cache = GD[CACHE_KEY] = ModelCache()
+    return cache
+
+
+def loaded(plpy: Any, GD: dict, model_id: int | None) -> LoadedModel:
+    """Model ``model_id`` (the champion's id, usually) ready to score, from the session cache.
+
+    ``None`` means "no champion": NoChampionError.
+    """
+    if model_id is None:
+        raise NoChampionError()
+
+    def load(mid: int) -> LoadedModel:
+        row = queries.one(plpy, GD, "model", mid)
+        if row is None:
+            raise UnknownModelError(f"no model with id {mid} in blink.blink_models")
+
+        def fetch_text() -> str:
+            return queries.one(plpy, GD, "model_text", mid)["model_text"]  # type: ignore[index]
+
+        return load_model(row, fetch_text, plpy.warning)
+
+    return session_cache(GD).get(int(model_id), load)
+
+
+def champion(plpy: Any, GD: dict) -> LoadedModel:
+    """The champion model, loaded."""
+    row = queries.one(plpy, GD, "champion")
+    return loaded(plpy, GD, row["model_id"] if row else None)

@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
 from collections.abc import Sequence
 
 from pyfuncs._typing import Any
 from pyfuncs.errors import ArtifactIntegrityError
+from pyfuncs.integrity import verify_artifact
 
 SMALL_BATCH = 8  # rows; predict_batch scores smaller batches with the per-row ctypes loop
 
 
 class Entry(ctypes.Union):
     _fields_ = [("missing", ctypes.c_int), ("fvalue", ctypes.c_double), ("qvalue", ctypes.c_int)]
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def verify_artifact(data: bytes, expected_sha256: str, what: str) -> None:
-    """Refuse an artifact whose bytes do not hash to the stored sha256."""
-    actual = sha256_hex(data)
-    if actual != expected_sha256.lower():
-        raise ArtifactIntegrityError(
-            f"{what}: sha256 mismatch (stored {expected_sha256}, computed {actual}); "
-            "the artifact was not loaded"
-        )
 
 
 class CompiledPredictor:

@@ -19,9 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyfuncs import audit, store
-from pyfuncs.errors import BlinkError
-from pyfuncs.model import LoadedModel
+from pyfuncs import audits, model, queries, snapshots
+from pyfuncs.errors import InvalidArgumentError
 
 MAX_BATCH = 100_000
 
@@ -37,24 +36,23 @@ class Limits:
     @classmethod
     def checked(cls, max_users: Any, max_seconds: Any, batch_size: Any) -> Limits:
         if max_users is None or int(max_users) < 1:
-            raise BlinkError(f"max_users must be a positive integer, got {max_users!r}")
+            raise InvalidArgumentError(f"max_users must be a positive integer, got {max_users!r}")
         if max_seconds is None or not float(max_seconds) > 0:
-            raise BlinkError(f"max_seconds must be positive, got {max_seconds!r}")
+            raise InvalidArgumentError(f"max_seconds must be positive, got {max_seconds!r}")
         if batch_size is None or not 1 <= int(batch_size) <= MAX_BATCH:
-            raise BlinkError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size!r}")
+            raise InvalidArgumentError(
+                f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size!r}")
         return cls(int(max_users), float(max_seconds), int(batch_size))
 
 
-def rescore_pending(plpy: Any, GD: dict, load_model: Callable[[int], LoadedModel],
-                    limits: Limits, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+def rescore_pending(plpy: Any, GD: dict, limits: Limits,
+                    clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Run once; returns a summary (what was scored, whether everything pending was done).
 
     Parameters
     ----------
     plpy, GD
         PL/Python's module and session dictionary.
-    load_model : callable
-        Model id -> LoadedModel (the session cache).
     limits : Limits
     clock : callable
         Seconds, monotonic (a parameter so tests can drive time).
@@ -64,27 +62,28 @@ def rescore_pending(plpy: Any, GD: dict, load_model: Callable[[int], LoadedModel
         "ran": False, "champion_id": None, "scored": 0, "shadow_scored": {},
         "invalid_snapshots": 0, "batches": 0, "complete": False, "seconds": 0.0,
     }
-    lock = store.one(plpy, GD, "rescore_lock")
+    lock = queries.one(plpy, GD, "rescore_lock")
     if not (lock and lock["locked"]):
         summary["reason"] = "another blink_rescore_pending() run is in progress in this database"
         return summary
-    champion = store.one(plpy, GD, "champion")
+    champion = queries.one(plpy, GD, "champion")
     if champion is None:
         summary.update(ran=True, complete=True, reason="no champion model: nothing to score")
         return summary
     champion_id = int(champion["model_id"])
     summary.update(ran=True, champion_id=champion_id)
-    shadows = [int(r["model_id"]) for r in store.run(plpy, GD, "shadow_models")
+    shadows = [int(r["model_id"]) for r in queries.run(plpy, GD, "shadow_models")
                if int(r["model_id"]) != champion_id]
-    table = audit.reason_table(plpy, GD)
+    table = audits.reason_table(plpy, GD)
     invalid: list[str] = []
     complete = True
-    for model_id, source in [(champion_id, "cron")] + [(m, "shadow") for m in shadows]:
+    for model_id, source in ([(champion_id, audits.RESCORE)]
+                             + [(m, audits.SHADOW) for m in shadows]):
         if clock() - start >= limits.max_seconds:
             complete = False
             break
-        model = load_model(model_id)
-        pending = list(store.one(plpy, GD, "pending_snapshots", model_id,
+        scorer = model.loaded(plpy, GD, model_id)
+        pending = list(queries.one(plpy, GD, "pending_snapshots", model_id,
                                  limits.max_users)["ids"])  # type: ignore[index]
         if len(pending) >= limits.max_users:
             complete = False  # there may be more than this run may take
@@ -93,16 +92,16 @@ def rescore_pending(plpy: Any, GD: dict, load_model: Callable[[int], LoadedModel
             if clock() - start >= limits.max_seconds:
                 complete = False
                 break
-            snapshots = audit.fetch_batch(plpy, GD, pending[first:first + limits.batch_size],
-                                          model.feature_names)
-            invalid.extend(snapshots.invalid)
-            written += audit.audit_snapshots(plpy, GD, model, snapshots, table, source)
+            batch = snapshots.by_id(plpy, GD, pending[first:first + limits.batch_size],
+                                    scorer.feature_names)
+            invalid.extend(batch.invalid)
+            written += audits.audit_batch(plpy, GD, scorer, batch, table, source)
             summary["batches"] += 1
-        if source == "cron":
+        if source == audits.RESCORE:
             summary["scored"] = written
         else:
             summary["shadow_scored"][str(model_id)] = written
-    audit.warn_invalid(plpy, invalid)
+    audits.warn_invalid(plpy, invalid)
     summary.update(invalid_snapshots=len(invalid), complete=complete,
                    seconds=round(clock() - start, 3))
     return summary

@@ -142,7 +142,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from trainer import synthetic
-    from trainer.loading import load_history
+    from trainer.ingest import load_history
 
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = args.start or today - timedelta(weeks=args.weeks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -12,13 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-DEFAULT_RISK_BANDS = [
-    {"band": "A", "max_probability": 0.05},
-    {"band": "B", "max_probability": 0.10},
-    {"band": "C", "max_probability": 0.20},
-    {"band": "D", "max_probability": 0.35},
-    {"band": "E", "max_probability": 1.0},
-]
+from pyfuncs.decision import DEFAULT_RISK_BANDS
+from pyfuncs.integrity import sha256_hex
 
 
 @dataclass
@@ -47,11 +41,6 @@ class ModelArtifact:
         for column in ("risk_bands", "metrics", "params", "library_versions"):
             values[column] = json.dumps(values[column], sort_keys=True)
         return values
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex sha256 of ``data``, as stored next to each artifact."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def platform_tag() -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trainer.artifacts import DEFAULT_RISK_BANDS
+from pyfuncs.decision import DEFAULT_RISK_BANDS
 from trainer.errors import ConfigError
 
 
@@ -48,9 +48,9 @@ class TrainerConfig:
         from pyfuncs.decision import DecisionPolicy
         from pyfuncs.errors import BlinkError
 
-        try:  # the same check blink applies when it loads the model
+        try:  # the same check blink applies when it stores and loads the model
             DecisionPolicy.from_model(0.5, self.risk_bands)
-        except (BlinkError, KeyError, TypeError, ValueError) as exc:
+        except BlinkError as exc:
             raise ConfigError(f"bad risk_bands: {exc}") from None
         return self
 

@@ -111,7 +111,7 @@ def read_csv(path: str | Path, columns: CsvColumns, snapshot_lead: timedelta
 def import_csv(conn: Any, path: str | Path, columns: CsvColumns,
                snapshot_lead: timedelta = timedelta(seconds=1)) -> tuple[int, int]:
     """Check the whole CSV, then write it in one transaction; returns (snapshots, outcomes)."""
-    from trainer.loading import write_outcomes, write_snapshots
+    from trainer.ingest import write_outcomes, write_snapshots
 
     snapshots, outcomes = read_csv(path, columns, snapshot_lead)
     with conn.transaction():

@@ -29,13 +29,7 @@ POINT_IN_TIME_SQL = """
 SELECT o.id, o.user_id, o.issued_at, o.due_at, o.outcome, o.observed_at,
        s.id AS snapshot_id, s.snapshot_at, s.features::text AS features
 FROM blink.repayment_outcomes o
-LEFT JOIN LATERAL (
-    SELECT f.id, f.snapshot_at, f.features
-    FROM blink.feature_store_snapshots f
-    WHERE f.user_id = o.user_id AND f.snapshot_at < o.issued_at
-    ORDER BY f.snapshot_at DESC, f.id DESC
-    LIMIT 1
-) s ON true
+LEFT JOIN LATERAL blink.latest_snapshot(o.user_id, before => o.issued_at) s ON true
 WHERE o.issued_at < %(cutoff)s
 ORDER BY o.issued_at, o.id
 """

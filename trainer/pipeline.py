@@ -11,15 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from pyfuncs.integrity import sha256_hex
 from trainer import metrics as m
 from trainer import registry
-from trainer.artifacts import ModelArtifact, build_artifact, sha256_hex
-from trainer.build import train_early_stopped
+from trainer.artifacts import ModelArtifact, build_artifact
 from trainer.config import TrainerConfig
 from trainer.dataset import Dataset, build_dataset, feature_matrix, fetch_rows
 from trainer.errors import ArtifactError, TrainingDataError
 from trainer.promotion import Decision, GateResult, apply_decision, gate
 from trainer.report import render
+from trainer.training import train_early_stopped
 
 log = logging.getLogger("trainer")
 PARITY_TOLERANCE = 1e-6

@@ -38,9 +38,7 @@ def promote(conn: Any, model_id: int, reason: str) -> int:
 
 def champion_id(conn: Any) -> int | None:
     """The champion's model id, or None before the first promotion."""
-    # The table, not blink_champion(): the trainer role may read it but not call that function.
-    row = conn.execute(
-        "SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1").fetchone()
+    row = conn.execute("SELECT model_id FROM blink.champion()").fetchone()
     return None if row is None else int(row[0])
 
 
@@ -49,8 +47,7 @@ def champion_model(conn: Any) -> dict[str, Any] | None:
     row = conn.execute(
         """
         SELECT m.id, m.version, m.feature_names, m.model_text
-        FROM (SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1) d
-        JOIN blink.blink_models m ON m.id = d.model_id
+        FROM blink.champion() c JOIN blink.blink_models m ON m.id = c.model_id
         """).fetchone()
     if row is None:
         return None

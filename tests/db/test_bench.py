@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from bench.report import RESULT_KEYS
-from tests.conftest import REPO_ROOT
+from devenv.paths import REPO_ROOT
 
 
 def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):

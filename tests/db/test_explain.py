@@ -6,8 +6,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from tests.conftest import APP_USER, TRAINER_USER
-from tests.db.helpers import insert_snapshots, install
+from tests.fix_db import APP_USER, TRAINER_USER, insert_snapshots, install
 
 
 @pytest.fixture
@@ -63,7 +62,7 @@ def test_explain_reuses_what_rescoring_stored(explained_db):
         assert audit_rows(conn) == before
         stored = conn.execute("SELECT reasons FROM blink.risk_score_audits WHERE user_id = "
                               "'user-3'").fetchone()[0]
-    assert {r[10] for r in rows} == {"cron"}
+    assert {r[10] for r in rows} == {"rescore"}
     assert [(r[1], r[2], r[5]) for r in rows] == [(s["code"], s["reason"], s["shap"])
                                                   for s in stored]
     with explained_db.connect() as conn:  # a rescoring run after on-demand writes nothing new

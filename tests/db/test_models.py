@@ -6,10 +6,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from pyfuncs.predictor import sha256_hex
-from tests.conftest import APP_USER, TRAINER_USER
-from tests.db.helpers import insert_snapshots, install
-from tests.unit.test_predictor import aarch64_copy
+from pyfuncs.integrity import sha256_hex
+from tests.fix_db import APP_USER, TRAINER_USER, insert_snapshots, install
+from tests.fix_models import aarch64_copy
 from trainer import registry
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import APP_USER, TRAINER_USER
-from tests.db.helpers import insert_snapshots, install
+from tests.fix_db import APP_USER, TRAINER_USER, insert_snapshots, install
 from trainer import registry
 
 

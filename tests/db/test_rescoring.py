@@ -10,8 +10,7 @@ import psycopg
 import pytest
 
 from devenv.cluster import wait_for
-from tests.conftest import APP_USER, TRAINER_USER, alembic_downgrade, alembic_upgrade
-from tests.db.helpers import insert_snapshots, install
+from tests.fix_db import APP_USER, TRAINER_USER, insert_snapshots, install
 
 
 def rescore(conn, **kwargs) -> dict:
@@ -45,7 +44,7 @@ def test_a_run_audits_every_user_once_with_four_reasons(scored_db, model_a):
     expected = model_a.predict(model_a.population.features)
     assert np.abs(probabilities - expected).max() <= 1e-6
     assert all((r[4] == "declined") == (r[3] >= 0.2) for r in rows)
-    assert {r[7] for r in rows} == {"cron"}
+    assert {r[7] for r in rows} == {"rescore"}
     booster_contrib = model_a.booster.predict(model_a.population.features[:50],
                                               pred_contrib=True, num_threads=1)
     names = model_a.artifact.feature_names
@@ -154,7 +153,7 @@ def test_shadow_models_are_audited_without_changing_decisions(scored_db, model_a
         assert all(len(r[6]) == 4 for r in rows)
         current = conn.execute("SELECT DISTINCT model_id, source FROM blink.current_decisions"
                                ).fetchall()
-        assert current == [(champion, "cron")]
+        assert current == [(champion, "rescore")]
         assert conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0] == champion
         assert rescore(conn)["shadow_scored"] == {str(shadow): 0}
     with scored_db.connect(TRAINER_USER) as trainer:
@@ -227,39 +226,18 @@ def test_no_champion_is_a_quiet_run_and_only_the_owner_may_rescore(db, model_a):
             app.execute("UPDATE blink.reason_codes SET reason_text = 'x'")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute("SELECT * FROM blink.dblink('dbname=postgres', 'SELECT 1') AS t(x int)")
-    with db.connect() as conn, pytest.raises(psycopg.errors.RaiseException, match="max_users"):
+    with db.connect() as conn, pytest.raises(psycopg.errors.InvalidParameterValue,
+                                             match="^blink: max_users must be a positive"):
         rescore(conn, max_users=0)
 
 
-def test_migration_downgrades_to_0002_and_back(db):
-    dsn = db.dsn()
-    with db.connect() as conn:
-        insert_snapshots(conn, ["u"], [{"metric_total_balance": 1.0}])
-    alembic_downgrade(dsn, "0002_trainer")
-    with db.connect() as conn:
-        left = conn.execute(
-            "SELECT count(*) FROM pg_proc WHERE proname LIKE 'blink\\_%%' AND proname IN "
-            "('blink_rescore_pending', 'blink_explain', 'blink_score_batch', 'blink_schedule')"
-        ).fetchone()[0]
-        tables = conn.execute("SELECT to_regclass('blink.reason_codes'), "
-                              "to_regclass('blink.blink_shadow_models')").fetchone()
-        assert (left, tables) == (0, (None, None))
-        assert conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone()[0] == 1
-    alembic_upgrade(dsn)
-    with db.connect() as conn:
-        rows = conn.execute(
-            "SELECT p.proname, obj_description(p.oid, 'pg_proc'), p.proconfig, p.provolatile "
-            "FROM pg_proc p WHERE p.proname IN ('blink_rescore_pending', 'blink_explain', "
-            "'blink_score_batch', 'blink_schedule', 'blink_unschedule', 'blink_shadow_add', "
-            "'blink_shadow_remove')").fetchall()
-        assert len(rows) == 7
-        assert all(c and cfg and any(x.startswith("search_path=") for x in cfg)
-                   for _, c, cfg, _ in rows), rows
-        codes = conn.execute("SELECT count(*) FROM blink.reason_codes").fetchone()[0]
-    assert codes == 8
-
-
-def test_summary_is_json(scored_db):
+def test_summary_is_json_with_exact_counts(scored_db, model_a):
     with scored_db.connect() as conn:
-        text = conn.execute("SELECT blink_rescore_pending()::text").fetchone()[0]
-    assert json.loads(text)["ran"] is True
+        text = conn.execute("SELECT blink_rescore_pending(batch_size => 500)::text").fetchone()[0]
+        champion = conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0]
+    summary = json.loads(text)
+    users = len(model_a.population.user_ids)
+    assert summary.pop("seconds") >= 0
+    assert summary == {"ran": True, "champion_id": champion, "scored": users,
+                       "shadow_scored": {}, "invalid_snapshots": 0,
+                       "batches": -(-users // 500), "complete": True}

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from devenv.cluster import wait_for
-from tests.db.helpers import insert_snapshots, install
+from tests.fix_db import insert_snapshots, install
 
 JOBS = "SELECT jobname, database, schedule, command FROM cron.job WHERE jobname LIKE %s ORDER BY 1"
 
@@ -43,7 +43,7 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
 
             def audited() -> int:
                 return conn.execute("SELECT count(*) FROM blink.risk_score_audits "
-                                    "WHERE source = 'cron'").fetchone()[0]
+                                    "WHERE source = 'rescore'").fetchone()[0]
 
             assert wait_for(lambda: audited() == len(users), timeout=75, interval=1), audited()
             rows = conn.execute("SELECT count(DISTINCT snapshot_id), min(jsonb_array_length("

@@ -8,8 +8,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from tests.conftest import APP_USER
-from tests.db.helpers import insert_snapshots
+from tests.fix_db import APP_USER, insert_snapshots
 
 
 def test_blink_score_matches_lightgbm_on_1000_users(scored_db, model_a):

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from tests.conftest import TRAINER_USER
-from tests.db.trainer_fixtures import CUTOFF, START, counts
+from tests.fix_db import TRAINER_USER
+from tests.fix_trainer import CUTOFF, START, counts
 from trainer import __main__ as cli
 from trainer import synthetic
 from trainer.config import TrainerConfig

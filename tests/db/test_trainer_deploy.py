@@ -9,9 +9,9 @@ import sys
 import lightgbm
 import pytest
 
-from tests.conftest import APP_USER, REPO_ROOT, TRAINER_USER
-from tests.db.helpers import install
-from tests.db.trainer_fixtures import (
+from devenv.paths import REPO_ROOT
+from tests.fix_db import APP_USER, TRAINER_USER, install
+from tests.fix_trainer import (
     CUTOFF,
     WEAK_FEATURE,
     latest_vector,

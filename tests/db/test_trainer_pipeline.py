@@ -12,9 +12,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.conftest import TRAINER_USER
-from tests.db.helpers import install
-from tests.db.trainer_fixtures import (
+from tests.fix_db import TRAINER_USER, install
+from tests.fix_trainer import (
     CUTOFF,
     counts,
     fast_config,

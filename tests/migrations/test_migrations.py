@@ -1,45 +1,166 @@
-"""The core migration upgrades, downgrades to nothing, and upgrades again."""
+"""Migrations: frozen steps, a stairway that ends equal to a fresh install, safe downgrades."""
 
 from __future__ import annotations
 
-from tests.conftest import alembic_downgrade, alembic_upgrade
+import re
+import shutil
+import subprocess
 
-API = ["blink_score", "blink_score_features", "blink_decide", "blink_champion",
-       "blink_promote", "blink_rollback"]
+import psycopg
+import pytest
+
+from devenv import catalog, migrate
+from devenv.paths import PG_BIN
+from migrations import layers
+from tests.fix_db import create_database, drop_database
 
 
-def blink_objects(conn):
-    schema = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'blink'").fetchone()[0]
-    functions = conn.execute(
-        "SELECT count(*) FROM pg_proc WHERE proname = ANY(%s) AND pronamespace = "
-        "'public'::regnamespace", [API]).fetchone()[0]
-    return schema, functions
+def schema_dump(database) -> str:
+    """pg_dump --schema-only, without the lines that differ between any two dumps."""
+    out = subprocess.run([str(PG_BIN / "pg_dump"), "--schema-only", "--no-owner",
+                          database.dsn()], check=True, capture_output=True, text=True).stdout
+    keep = [line for line in out.splitlines()
+            if line and not line.startswith(("--", "\\restrict", "\\unrestrict", "SET ",
+                                              "SELECT pg_catalog.set_config"))]
+    return "\n".join(keep)
 
 
-def test_upgrade_downgrade_upgrade(empty_db):
-    dsn = empty_db.dsn()
-    alembic_upgrade(dsn)
+def at_revision(database) -> str | None:
+    with database.connect() as conn:
+        row = conn.execute("SELECT version_num FROM blink_alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def test_released_incremental_files_are_unchanged():
+    problems = layers.frozen_problems()
+    assert problems == [], "\n".join(problems)
+
+
+def test_an_edited_released_file_is_caught_with_the_reason(tmp_path, monkeypatch):
+    copy = tmp_path / "incremental"
+    shutil.copytree(layers.INCREMENTAL, copy)
+    monkeypatch.setattr(layers, "INCREMENTAL", copy)
+    monkeypatch.setattr(layers, "FROZEN", copy / "frozen.txt")
+    path = copy / "0001_core.sql"
+    path.write_text(path.read_text().replace("user_id     text NOT NULL", "user_id text"))
+    (copy / "0099_draft.sql").write_text("SELECT 1;\n")
+    problems = layers.frozen_problems()
+    assert len(problems) == 2
+    assert problems[0].startswith("db/incremental/0001_core.sql was edited after release")
+    assert "new numbered file" in problems[0]
+    assert problems[1].startswith("db/incremental/0099_draft.sql is not frozen")
+    with pytest.raises(layers.MigrationRefused, match="0001_core.sql differs from the released"):
+        layers.step_sql("0001_core")
+    with pytest.raises(layers.MigrationRefused, match="edited after release"):
+        layers.freeze()  # never re-freezes an edited file
+    path.write_text((layers.REPO_ROOT / "db/incremental/0001_core.sql").read_text())
+    assert layers.freeze() == ["0099_draft.sql"] and layers.frozen_problems() == []
+
+
+def test_stairway_up_and_down_one_revision_at_a_time_ends_like_a_fresh_install(cluster):
+    stairway, fresh = create_database(cluster), create_database(cluster)
+    try:
+        revisions = migrate.revisions()
+        assert revisions[0] == "0001_core" and revisions[-1] == migrate.head()
+        previous = "base"
+        for revision in revisions:
+            migrate.upgrade(stairway.dsn(), revision)
+            assert at_revision(stairway) == revision
+            migrate.downgrade(stairway.dsn(), previous, drop_data="yes")
+            assert at_revision(stairway) == (None if previous == "base" else previous)
+            migrate.upgrade(stairway.dsn(), revision)
+            previous = revision
+        migrate.upgrade(fresh.dsn())
+        assert at_revision(stairway) == at_revision(fresh) == migrate.head()
+        assert schema_dump(stairway) == schema_dump(fresh)
+    finally:
+        drop_database(stairway)
+        drop_database(fresh)
+
+
+def test_upgrade_at_head_is_a_no_op_and_the_api_exists_only_at_head(empty_db):
+    migrate.upgrade(empty_db.dsn())
+    before = schema_dump(empty_db)
+    migrate.upgrade(empty_db.dsn())
+    assert schema_dump(empty_db) == before
     with empty_db.connect() as conn:
-        assert blink_objects(conn) == (1, len(API))
-        # every public function is documented and pins its search_path
-        rows = conn.execute(
-            "SELECT proname, obj_description(oid, 'pg_proc'), proconfig FROM pg_proc "
-            "WHERE proname = ANY(%s)", [API]).fetchall()
-        assert all(comment and config and any(c.startswith("search_path=") for c in config)
-                   for _, comment, config in rows), rows
-    alembic_downgrade(dsn, "base")
+        assert ("FUNCTION", "blink_score(text)") in layers.api_objects(conn)
+    migrate.downgrade(empty_db.dsn(), "-1", drop_data="yes")
     with empty_db.connect() as conn:
-        assert blink_objects(conn) == (0, 0)
-        assert conn.execute("SELECT count(*) FROM blink_alembic_version").fetchone()[0] == 0
-    alembic_upgrade(dsn)
-    with empty_db.connect() as conn:
-        assert blink_objects(conn) == (1, len(API))
-        version = conn.execute("SELECT version_num FROM blink_alembic_version").fetchone()[0]
-    assert version  # at head
+        assert layers.api_objects(conn) == []  # below head: tables only
+        assert conn.execute("SELECT to_regclass('blink.blink_models')").fetchone()[0]
 
 
-def test_upgrade_is_a_no_op_when_at_head(empty_db):
-    alembic_upgrade(empty_db.dsn())
-    alembic_upgrade(empty_db.dsn())
+def test_downgrade_refuses_to_delete_data_unless_confirmed(db):
+    with db.connect() as conn:
+        conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) "
+                     "SELECT 'u' || i, '{}' FROM generate_series(1, 3) i")
+    with pytest.raises(layers.MigrationRefused) as refused:
+        migrate.downgrade(db.dsn(), "base")
+    message = str(refused.value)
+    assert "blink.reason_codes (8 rows)" in message and "-x drop_data=yes" in message
+    assert at_revision(db) == migrate.head()  # nothing changed
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone() == (3,)
+        assert ("FUNCTION", "blink_score(text)") in layers.api_objects(conn)
+
+
+def test_downgrade_never_cascades_into_objects_blink_did_not_create(db):
+    with db.connect() as conn:
+        conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) "
+                     "VALUES ('u', '{}')")
+        conn.execute("CREATE VIEW public.my_report AS SELECT user_id "
+                     "FROM blink.feature_store_snapshots")
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist, match="my_report"):
+        migrate.downgrade(db.dsn(), "base", drop_data="yes")
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM public.my_report").fetchone() == (1,)
+    assert at_revision(db) == migrate.head()
+
+
+def test_downgrade_names_what_it_drops(db, capfd):
+    migrate.downgrade(db.dsn(), "0001_core", drop_data="yes")
+    err = capfd.readouterr().err
+    assert "removing blink's API" in err
+    assert "dropping blink.repayment_outcomes" in err
+    assert "dropping column blink.blink_models.report_html" in err
+
+
+@pytest.mark.parametrize("trap", [
+    "CREATE FUNCTION public.blink_score(text) RETURNS float8 LANGUAGE sql AS 'SELECT 0.0';"
+    "ALTER FUNCTION public.blink_score(text) OWNER TO mallory",
+    "GRANT CREATE ON SCHEMA public TO mallory",
+])
+def test_install_refuses_a_public_schema_another_role_controls(empty_db, trap):
     with empty_db.connect() as conn:
-        assert blink_objects(conn) == (1, len(API))
+        conn.execute("DO $$ BEGIN CREATE ROLE mallory; EXCEPTION WHEN duplicate_object "
+                     "THEN NULL; END $$")
+        conn.execute(trap)
+    with pytest.raises(layers.MigrationRefused, match="mallory"):
+        migrate.upgrade(empty_db.dsn())
+    with empty_db.connect() as conn:  # one transaction: nothing of blink was left behind
+        assert conn.execute("SELECT to_regnamespace('blink')").fetchone() == (None,)
+
+
+def test_schema_file_shows_every_table_as_installed(template_db):
+    with template_db.connect() as conn:
+        current = catalog.table_definitions(conn)
+    expected = (layers.REPO_ROOT / "db" / "schema.sql").read_text()
+    assert current == expected, "db/schema.sql is out of date: run `make schema` and review it"
+    assert re.findall(r"^CREATE TABLE blink\.(\w+)", current, re.M) == sorted(
+        ["blink_deployments", "blink_models", "blink_promotion_reviews", "blink_shadow_models",
+         "feature_store_snapshots", "reason_codes", "repayment_outcomes", "risk_score_audits"])
+
+
+def test_sql_surface_matches_the_expected_file(template_db):
+    with template_db.connect() as conn:
+        surface = catalog.sql_surface(conn)
+    expected = (layers.REPO_ROOT / "tests" / "expected" / "sql_surface.txt").read_text()
+    assert surface == expected, (
+        "blink's SQL surface changed (functions, volatility, security, privileges): if that "
+        "is intended, run `make schema` and review tests/expected/sql_surface.txt")
+    functions = [line for line in surface.splitlines() if line.startswith("function ")]
+    assert functions and not [f for f in functions if "NO COMMENT" in f]
+    definers = [f for f in functions if "SECURITY DEFINER" in f]
+    assert definers and all("config: search_path=" in f for f in definers)
+    assert not [f for f in functions if "PUBLIC:EXECUTE" in f]

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from pyfuncs import predictor
-from pyfuncs.cache import ModelCache
 from pyfuncs.errors import ArtifactIntegrityError
-from pyfuncs.model import load_model
+from pyfuncs.integrity import sha256_hex
+from pyfuncs.model import ModelCache, load_model
 from pyfuncs.predictor import CompiledPredictor
+from tests.fix_models import aarch64_copy
 
 
 def model_row(artifact, **overrides):
@@ -101,7 +102,7 @@ def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a, tmp_p
     foreign = aarch64_copy(model_a.artifact.compiled_lib)
     warnings = []
     row = model_row(model_a.artifact, compiled_lib=foreign,
-                    compiled_lib_sha256=predictor.sha256_hex(foreign))
+                    compiled_lib_sha256=sha256_hex(foreign))
     model = load_model(row, lambda: model_a.artifact.model_text, warnings.append)
     assert model.engine == "lightgbm"
     assert len(warnings) == 1 and "cannot be loaded" in warnings[0]
@@ -111,12 +112,6 @@ def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
-def aarch64_copy(library: bytes) -> bytes:
-    """The same ELF library relabelled for AArch64: what a foreign-architecture build looks like."""
-    data = bytearray(library)
-    assert data[:4] == b"\x7fELF"
-    data[18:20] = (183).to_bytes(2, "little")  # e_machine = EM_AARCH64
-    return bytes(data)
 
 
 def test_cache_reuses_and_evicts_oldest():

@@ -5,8 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from pyfuncs import batch, predictor, rescore
-from pyfuncs.decision import DecisionPolicy
+from pyfuncs import predictor, queries, rescore, snapshots
 from pyfuncs.errors import BlinkError
 from pyfuncs.model import load_model
 from pyfuncs.predictor import CompiledPredictor
@@ -76,23 +75,13 @@ def test_batch_of_nothing_and_a_private_library(loaded, model_a):
 
 
 def test_feature_names_are_quoted_safely_in_the_batch_sql():
-    sql = batch.snapshots_by_id_sql(["it's", "back\\slash"], safe=True)
+    sql = queries.snapshots_by_id_sql(["it's", "back\\slash"], safe=True)
     assert "E'it\\'s'" in sql and "E'back\\\\slash'" in sql
-
-
-def test_decide_batch_matches_decide_row_by_row():
-    policy = DecisionPolicy.from_model(0.2, [
-        {"band": "A", "max_probability": 0.05}, {"band": "B", "max_probability": 0.1},
-        {"band": "C", "max_probability": 1.0}])
-    p = np.array([0.0, 0.05, 0.050001, 0.1, 0.19999, 0.2, 0.7, 1.0])
-    decisions, bands = batch.decide_batch(policy, p)
-    assert list(zip(decisions, bands, strict=True)) == [policy.decide(float(x)) for x in p]
-    assert bands[:3] == ["A", "A", "B"] and decisions[4:6] == ["approved", "declined"]
 
 
 def test_score_matrix_aligns_scores_decisions_and_bands(loaded, model_a):
     matrix = model_a.population.features[:300]
-    scores = batch.score_matrix(loaded, matrix)
+    scores = loaded.score_batch(matrix)
     expected = model_a.predict(matrix)
     assert np.abs(scores.probabilities - expected).max() <= 1e-9
     assert scores.decisions == [loaded.policy.decide(p)[0] for p in scores.probabilities]
@@ -107,14 +96,14 @@ def test_unpack_rows_reads_ids_epochs_and_values_with_nan_for_missing():
             f">{len(values)}d", *values)
 
     data = row(7, 1.5e9, [1.0, float("nan")]) + row(-1, float("nan"), [float("nan")] * 2)
-    ids, epochs, m = batch.unpack_rows(data, 2, with_epoch=True)
+    ids, epochs, m = snapshots.unpack_rows(data, 2, with_epoch=True)
     assert ids.tolist() == [7, -1] and epochs[0] == 1.5e9
     assert m.shape == (2, 2) and m[0, 0] == 1.0 and np.isnan(m[0, 1]) and np.isnan(m[1]).all()
     m[0, 0] = 2.0  # writable: flagged rows are converted in place
-    ids, epochs, m = batch.unpack_rows(None, 3, with_epoch=False)
+    ids, epochs, m = snapshots.unpack_rows(None, 3, with_epoch=False)
     assert m.shape == (0, 3) and epochs is None
     with pytest.raises(ValueError, match="packed rows of 24 bytes"):
-        batch.unpack_rows(b"\x00" * 30, 2, with_epoch=False)
+        snapshots.unpack_rows(b"\x00" * 30, 2, with_epoch=False)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,11 +11,11 @@ import pytest
 
 from trainer import synthetic
 from trainer.artifacts import build_artifact, sha256_hex
-from trainer.build import monotone_vector, train_early_stopped
 from trainer.config import load_config
 from trainer.errors import ArtifactError, ConfigError
 from trainer.pipeline import check_parity
 from trainer.report import PLOTS, render
+from trainer.training import monotone_vector, train_early_stopped
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_report_holds_all_plots_as_png_and_the_comparison(data):
 
 
 def test_the_documented_config_example_loads(tmp_path):
-    from tests.conftest import REPO_ROOT
+    from devenv.paths import REPO_ROOT
 
     doc = (REPO_ROOT / "docs" / "trainer.md").read_text()
     example = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)  # type: ignore[union-attr]

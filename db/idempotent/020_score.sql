@@ -1,4 +1,4 @@
--- Scoring API. Safe to apply again: CREATE OR REPLACE only.
+-- Scoring one user or one document: blink_score, blink_score_features, blink_decide.
 -- Public functions live in schema public so any role granted blink_app calls them unqualified;
 -- they run as their owner (SECURITY DEFINER) with a fixed search_path, because blink_app may
 -- not read the feature store or the model table directly.
@@ -15,7 +15,6 @@ return api.score_snapshot(plpy, GD, model_id, user_id, snapshot_id, features)
 $$;
 COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, text) IS
 'Internal: probability of default of one stored snapshot under model_id (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
-REVOKE ALL ON FUNCTION blink.score_snapshot(bigint, text, bigint, text) FROM PUBLIC;
 
 -- The lookup is PL/pgSQL (a cached plan, no subtransaction); the scoring is Python.
 CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
@@ -29,12 +28,8 @@ DECLARE
     document text;
 BEGIN
     SELECT c.model_id, s.id, s.features::text INTO champion_id, latest_id, document
-    FROM (SELECT d.model_id FROM blink.blink_deployments d ORDER BY d.id DESC LIMIT 1) c
-    LEFT JOIN LATERAL (
-        SELECT f.id, f.features FROM blink.feature_store_snapshots f
-        WHERE f.user_id = blink_score.user_id
-        ORDER BY f.snapshot_at DESC, f.id DESC LIMIT 1
-    ) s ON true;
+    FROM blink.champion() c
+    LEFT JOIN LATERAL blink.latest_snapshot(blink_score.user_id) s ON true;
     RETURN blink.score_snapshot(champion_id, blink_score.user_id, latest_id, document);
 END
 $$;
@@ -71,20 +66,3 @@ return api.decide(plpy, GD, user_id)
 $$;
 COMMENT ON FUNCTION public.blink_decide(text) IS
 'The champion''s decision for a user: probability, approved/declined by the model''s decision_threshold, risk band, model and snapshot used. No row when the user has no snapshot.';
-
-CREATE OR REPLACE FUNCTION public.blink_champion()
-RETURNS TABLE (model_id bigint, version text, deployed_at timestamptz, deployed_by text, action text, reason text)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
-SET search_path = blink, pg_catalog, pg_temp
-AS $$
-    SELECT d.model_id, m.version, d.deployed_at, d.deployed_by, d.action, d.reason
-    FROM blink.blink_deployments d JOIN blink.blink_models m ON m.id = d.model_id
-    ORDER BY d.id DESC LIMIT 1
-$$;
-COMMENT ON FUNCTION public.blink_champion() IS
-'The current champion model and the deployment that made it champion. No row before the first promotion.';
-
-REVOKE ALL ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),
-    public.blink_decide(text), public.blink_champion() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),
-    public.blink_decide(text), public.blink_champion() TO blink_app, blink_trainer;

@@ -1,4 +1,4 @@
-"""Fitting a LightGBM binary classifier with blink's defaults."""
+"""Training: fitting LightGBM binary classifiers with blink's defaults, early-stopped."""
 
 from __future__ import annotations
 

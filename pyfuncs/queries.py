@@ -1,26 +1,25 @@
-"""The SQL pyfuncs runs through SPI, as plans prepared once per session and kept in GD."""
+"""All SQL pyfuncs runs through SPI, as plans prepared once per session and kept in GD.
+
+"The champion" and "a user's latest snapshot" are read through ``blink.champion()`` and
+``blink.latest_snapshot()`` (db/idempotent/010_lookups.sql), which the planner inlines.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from pyfuncs._typing import Any
 
 _QUERIES: dict[str, tuple[str, list[str]]] = {
-    # Champion and the user's latest snapshot in one round trip: the hot path of blink_score.
+    # The champion and the user's latest snapshot in one round trip (blink_decide).
     "champion_and_snapshot": (
         """
         SELECT c.model_id, s.id AS snapshot_id, s.snapshot_at, s.features::text AS features
-        FROM (SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1) c
-        LEFT JOIN LATERAL (
-            SELECT id, snapshot_at, features FROM blink.feature_store_snapshots
-            WHERE user_id = $1 ORDER BY snapshot_at DESC, id DESC LIMIT 1
-        ) s ON true
+        FROM blink.champion() c LEFT JOIN LATERAL blink.latest_snapshot($1) s ON true
         """,
         ["text"],
     ),
-    "champion": (
-        "SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1",
-        [],
-    ),
+    "champion": ("SELECT model_id FROM blink.champion()", []),
     "model": (
         """
         SELECT id, version, feature_names, compiled_lib, compiled_lib_sha256,
@@ -30,12 +29,9 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         ["bigint"],
     ),
     "model_text": ("SELECT model_text FROM blink.blink_models WHERE id = $1", ["bigint"]),
-    "model_exists": ("SELECT version FROM blink.blink_models WHERE id = $1", ["bigint"]),
-    "latest_deployment": (
-        "SELECT * FROM blink.blink_deployments ORDER BY id DESC LIMIT 1",
-        [],
-    ),
+    "champion_deployment": ("SELECT * FROM blink.champion()", []),
     "deployment": ("SELECT * FROM blink.blink_deployments WHERE id = $1", ["bigint"]),
+    "lock_deployments": ("LOCK TABLE blink.blink_deployments IN EXCLUSIVE MODE", []),
     "insert_deployment": (
         """
         INSERT INTO blink.blink_deployments (model_id, action, reason, rollback_to_id)
@@ -43,7 +39,6 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "text", "text", "bigint"],
     ),
-    # --- rescoring, reason codes and the batch API (issue 4) ---
     # Per database (advisory locks are), held to the end of the transaction.
     "rescore_lock": (
         "SELECT pg_try_advisory_xact_lock(hashtext('blink.rescore_pending')) AS locked",
@@ -61,10 +56,7 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
     "pending_snapshots": (
         """
         SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM (
-            SELECT l.id FROM (
-                SELECT DISTINCT ON (user_id) id FROM blink.feature_store_snapshots
-                ORDER BY user_id, snapshot_at DESC, id DESC
-            ) l
+            SELECT l.id FROM blink.latest_snapshots() l
             WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
                               WHERE a.snapshot_id = l.id AND a.model_id = $1)
             ORDER BY l.id LIMIT $2
@@ -108,11 +100,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                    SELECT json_agg(r)::text FROM (SELECT feature_name, code, reason_text,
                        missing_reason_text FROM blink.reason_codes) r
                ) END AS reason_codes
-        FROM (SELECT model_id FROM blink.blink_deployments ORDER BY id DESC LIMIT 1) c
-        LEFT JOIN LATERAL (
-            SELECT id, features FROM blink.feature_store_snapshots
-            WHERE user_id = $1 ORDER BY snapshot_at DESC, id DESC LIMIT 1
-        ) s ON true
+        FROM blink.champion() c
+        LEFT JOIN LATERAL blink.latest_snapshot($1) s ON true
         LEFT JOIN blink.risk_score_audits a ON a.snapshot_id = s.id AND a.model_id = c.model_id
         """,
         ["text"],
@@ -147,3 +136,74 @@ def run(plpy: Any, GD: dict, name: str, *args: Any) -> list[dict[str, Any]]:
 def one(plpy: Any, GD: dict, name: str, *args: Any) -> dict[str, Any] | None:
     rows = run(plpy, GD, name, *args)
     return rows[0] if rows else None
+
+
+# --- the batch queries: feature vectors built in SQL, packed into one bytea ---------------
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as an escape-string literal: correct whatever standard_conforming_strings is."""
+    return "E'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def value_exprs(feature_names: Sequence[str], document: str, *,
+                safe: bool) -> tuple[list[str], str]:
+    """SQL for each feature's float8 value (NULL when missing) and the row's "needs Python" flag.
+
+    ``safe=False`` casts numbers straight to float8 (fast; a number beyond float8's range
+    makes the query fail, and the caller retries with ``safe=True``, which never fails).
+    The flag is true when a value is neither a number nor null (or, when safe, when SQL
+    could not convert it): such rows are converted by pyfuncs.features, like blink_score.
+    """
+    values, checks = [], []
+    for name in feature_names:
+        v = f"({document} -> {sql_literal(name)})"
+        if safe:
+            values.append(f"blink.feature_number({v})")
+            checks.append(f"(blink.feature_number({v}) IS NOT NULL OR {v} IS NULL"
+                          f" OR jsonb_typeof({v}) = 'null')")
+        else:
+            values.append(f"CASE WHEN jsonb_typeof({v}) = 'number' THEN {v}::float8 END")
+            checks.append(f"coalesce(jsonb_typeof({v}) IN ('number', 'null'), true)")
+    return values, "NOT (" + " AND ".join(checks) + ")"
+
+
+def packed_values_sql(feature_names: Sequence[str], document: str, *,
+                      safe: bool) -> tuple[str, str]:
+    """The row's feature vector as packed big-endian float8s (bytea), missing as NaN.
+
+    ``string_agg`` of these is the batch matrix in one bytea: PL/Python converts a float8[]
+    element by element into Python floats, which costs more than the query itself.
+    """
+    values, flagged = value_exprs(feature_names, document, safe=safe)
+    return " || ".join(f"float8send(coalesce({v}, 'NaN'::float8))" for v in values), flagged
+
+
+def snapshots_by_id_sql(feature_names: Sequence[str], *, safe: bool) -> str:
+    """Snapshots $1 (bigint[]) as packed rows, ascending id (snapshots.unpack_rows); flagged ids."""
+    packed, flagged = packed_values_sql(feature_names, "s.features", safe=safe)
+    return f"""
+        SELECT string_agg(int8send(s.id) || {packed}, ''::bytea ORDER BY s.id) AS packed,
+               array_agg(s.id) FILTER (WHERE {flagged}) AS bad
+        FROM blink.feature_store_snapshots s WHERE s.id = ANY($1)
+    """
+
+
+def latest_snapshots_sql(feature_names: Sequence[str], *, safe: bool) -> str:
+    """Latest snapshot of each user of $1 (text[]) as packed rows in input order, flagged ids.
+
+    One aggregate, so one sort; a user without a snapshot is a row of id -1 and NaNs.
+    """
+    packed, flagged = packed_values_sql(feature_names, "s.features", safe=safe)
+    missing = " || ".join(["float8send('NaN'::float8)"] * len(feature_names))
+    return f"""
+        SELECT string_agg(
+                   CASE WHEN s.id IS NULL
+                        THEN int8send(-1) || float8send('NaN'::float8) || {missing}
+                        ELSE int8send(s.id) || float8send(date_part('epoch', s.snapshot_at))
+                             || {packed}
+                   END, ''::bytea ORDER BY u.ord) AS packed,
+               array_agg(s.id) FILTER (WHERE {flagged}) AS bad
+        FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, ord)
+        LEFT JOIN LATERAL blink.latest_snapshot(u.user_id) s ON true
+    """

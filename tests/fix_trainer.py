@@ -1,4 +1,4 @@
-"""Shared pieces of the trainer's database tests: a history, a weak champion, counters."""
+"""Trainer test helpers: a small history, a fast config, a weak champion, row counters."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import psycopg
 
 from trainer import synthetic
 from trainer.artifacts import ModelArtifact, build_artifact
-from trainer.build import fit_booster
 from trainer.config import TrainerConfig
-from trainer.loading import load_history
+from trainer.ingest import load_history
+from trainer.training import fit_booster
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 WEEKS = 16

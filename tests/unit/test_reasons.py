@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from pyfuncs import explain
-from pyfuncs.explain import ReasonTable
+from pyfuncs import reasons as explain
+from pyfuncs.errors import BlinkError
 from pyfuncs.predictor import BoosterPredictor
+from pyfuncs.reasons import ReasonTable
 
 TABLE = ReasonTable.from_rows([
     {"feature_name": "metric_overdraft_count90", "code": "RC02", "reason_text": "Overdrafts",
@@ -60,9 +61,9 @@ def test_texts_come_from_the_table_with_a_default_and_a_missing_variant():
                                                              ("RC99", "Other")]
     assert reasons[1][0]["reason"] == "No overdraft history"
     assert reasons[1][0]["value"] is None
-    # Without a '*' row, unknown features still get a readable text.
-    bare = explain.top_reasons(contributions, matrix, names, ReasonTable({}))
-    assert bare[0][1]["code"] == explain.FALLBACK[0] and bare[0][1]["reason"]
+    # The '*' row is required: the table keeps it, and pyfuncs holds no copy of its text.
+    with pytest.raises(BlinkError, match="no default row"):
+        ReasonTable({})
 
 
 def test_ties_keep_the_model_feature_order_and_json_round_trips():

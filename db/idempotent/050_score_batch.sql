@@ -1,0 +1,62 @@
+-- Many users in one call: blink_score_batch (and the feature conversion its query uses).
+
+-- A jsonb feature value as float8, NULL when missing or when SQL cannot convert it exactly
+-- (not a number, or beyond +-1e300 / below 1e-300 in magnitude: pyfuncs converts those rows).
+-- No SET search_path here on purpose: it would stop the planner from inlining the function,
+-- which runs once per feature value; every name is schema-qualified instead.
+CREATE OR REPLACE FUNCTION blink.feature_number(value jsonb)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN pg_catalog.jsonb_typeof(value) = 'number' THEN
+        CASE WHEN pg_catalog.abs(value::pg_catalog.numeric) BETWEEN 1e-300 AND 1e300
+                  OR value::pg_catalog.numeric = 0
+             THEN value::pg_catalog.float8 END
+    END
+$$;
+COMMENT ON FUNCTION blink.feature_number(jsonb) IS
+'A feature value of a snapshot as float8 for batch scoring; NULL when missing or not convertible in SQL (the batch path then converts that snapshot in Python, like blink_score).';
+
+-- Internal half of blink_score_batch: the scores as arrays aligned with user_ids.
+CREATE OR REPLACE FUNCTION blink.score_batch_arrays(
+    user_ids text[],
+    OUT model_id bigint,
+    OUT probabilities double precision[],
+    OUT decisions text[],
+    OUT bands text[],
+    OUT snapshot_ids bigint[],
+    OUT snapshot_epochs double precision[]
+)
+LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE
+SET search_path = blink, pg_catalog, pg_temp
+AS $$
+from pyfuncs import api
+return api.score_batch(plpy, GD, user_ids)
+$$;
+COMMENT ON FUNCTION blink.score_batch_arrays(text[]) IS
+'Internal: champion scores of user_ids as arrays aligned with the input (NULLs without a snapshot). Called by blink_score_batch.';
+
+-- Python returns arrays and SQL unnests them: far cheaper than a PL/Python row per user.
+CREATE OR REPLACE FUNCTION public.blink_score_batch(user_ids text[])
+RETURNS TABLE (
+    user_id text,
+    probability_default double precision,
+    decision text,
+    risk_band text,
+    model_id bigint,
+    snapshot_id bigint,
+    snapshot_at timestamptz
+)
+LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = blink, pg_catalog, pg_temp
+AS $$
+    SELECT u.user_id, u.probability, u.decision, u.band, r.model_id, u.snapshot_id,
+           to_timestamp(u.epoch)
+    FROM blink.score_batch_arrays(user_ids) AS r,
+         unnest(user_ids, r.probabilities, r.decisions, r.bands, r.snapshot_ids,
+                r.snapshot_epochs) WITH ORDINALITY
+             AS u(user_id, probability, decision, band, snapshot_id, epoch, ord)
+    ORDER BY u.ord
+$$;
+COMMENT ON FUNCTION public.blink_score_batch(text[]) IS
+'Champion scores of many users in one call (one fetch, one compiled-predict call): one row per array element, in order; NULL probability/decision when the user has no snapshot. Writes no audit.';

@@ -1,0 +1,25 @@
+-- Reason codes on demand: blink_explain.
+
+CREATE OR REPLACE FUNCTION public.blink_explain(user_id text)
+RETURNS TABLE (
+    rank integer,
+    reason_code text,
+    reason_text text,
+    feature_name text,
+    feature_value double precision,
+    shap_value double precision,
+    probability_default double precision,
+    decision text,
+    model_id bigint,
+    snapshot_id bigint,
+    source text,
+    scored_at timestamptz
+)
+LANGUAGE plpython3u VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = blink, pg_catalog, pg_temp
+AS $$
+from pyfuncs import api
+return api.explain(plpy, GD, user_id)
+$$;
+COMMENT ON FUNCTION public.blink_explain(text) IS
+'The top 4 reasons (features pushing hardest towards default, exact TreeSHAP, texts from blink.reason_codes) behind the champion''s score of the user''s latest snapshot. Reuses the stored audit of (snapshot, champion); otherwise computes it and stores it with source on-demand. No rows when the user has no snapshot.';

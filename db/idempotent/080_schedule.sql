@@ -1,0 +1,120 @@
+-- Scheduled rescoring with pg_cron: blink_schedule, blink_unschedule.
+
+-- pg_cron. Its tables live in one database per cluster (cron.database_name). Jobs for this
+-- database are created there with cron.schedule_in_database: directly when that is this
+-- database, through dblink otherwise (as the calling superuser, over the local socket).
+CREATE OR REPLACE FUNCTION blink.cron_query(query text)
+RETURNS SETOF bigint
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_db text := current_setting('cron.database_name', true);
+    dblink_schema text;
+    socket text := trim(split_part(current_setting('unix_socket_directories'), ',', 1));
+    conn text;
+BEGIN
+    IF cron_db IS NULL THEN
+        RAISE EXCEPTION 'blink: pg_cron is not loaded in this server'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name, restart, then CREATE EXTENSION pg_cron in that database.';
+    END IF;
+    IF cron_db = current_database() THEN
+        IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+            RAISE EXCEPTION 'blink: pg_cron is loaded but not created in database %', cron_db
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Run CREATE EXTENSION pg_cron; in this database as a superuser.';
+        END IF;
+        RETURN QUERY EXECUTE query;
+        RETURN;
+    END IF;
+    SELECT n.nspname INTO dblink_schema
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'dblink';
+    IF dblink_schema IS NULL THEN
+        RAISE EXCEPTION 'blink: pg_cron lives in database %, which blink reaches through dblink, not installed here', cron_db
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('CREATE EXTENSION dblink; in this database, or run in database %s: %s', cron_db, query);
+    END IF;
+    conn := format('dbname=%s user=%s port=%s host=%s',
+        blink.conninfo_quote(cron_db), blink.conninfo_quote(current_user),
+        current_setting('port'),
+        blink.conninfo_quote(CASE WHEN socket <> '' THEN socket ELSE '127.0.0.1' END));
+    RETURN QUERY EXECUTE format('SELECT v FROM %I.dblink($1, $2) AS t(v bigint)', dblink_schema)
+        USING conn, query;
+END $$;
+COMMENT ON FUNCTION blink.cron_query(text) IS
+'Run a query returning one bigint column in pg_cron''s database (this one, or through dblink as the current superuser). Used by blink_schedule/blink_unschedule.';
+
+CREATE OR REPLACE FUNCTION blink.conninfo_quote(value text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '''' || replace(replace(value, '\', '\\'), '''', '\''') || '''' $$;
+COMMENT ON FUNCTION blink.conninfo_quote(text) IS 'Quote a libpq connection-string value.';
+
+CREATE OR REPLACE FUNCTION public.blink_schedule(
+    schedule text DEFAULT '*/5 * * * *',
+    max_users integer DEFAULT 200000,
+    max_seconds double precision DEFAULT 240,
+    keep_history interval DEFAULT '7 days')
+RETURNS TABLE (job_name text, job_id bigint, job_schedule text, command text, cron_database text)
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    here text := current_database();
+    cron_db text := current_setting('cron.database_name', true);
+    rescore_name text := 'blink-rescore/' || here;
+    trim_name text := 'blink-trim-history/' || here;
+    rescore_cmd text;
+    trim_cmd text;
+BEGIN
+    IF max_users < 1 OR NOT max_seconds > 0 THEN
+        RAISE EXCEPTION 'blink: max_users and max_seconds must be positive, got % and %',
+            max_users, max_seconds USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keep_history < interval '1 hour' THEN
+        RAISE EXCEPTION 'blink: keep_history must be at least 1 hour, got %', keep_history
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- pg_cron in this very database (a single-database cluster, the demo): set it up here.
+    IF cron_db = here AND NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        CREATE EXTENSION pg_cron;
+    END IF;
+    rescore_cmd := format('SELECT public.blink_rescore_pending(max_users => %s, max_seconds => %s)',
+                          max_users, max_seconds);
+    trim_cmd := format('DELETE FROM cron.job_run_details WHERE end_time < now() - interval %L',
+                       keep_history);
+    -- cron.schedule_in_database replaces a job of the same name and user: safe to call again.
+    job_name := rescore_name; job_schedule := schedule; command := rescore_cmd;
+    cron_database := cron_db;
+    SELECT v INTO job_id FROM blink.cron_query(format(
+        'SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+        rescore_name, schedule, rescore_cmd, here)) AS v;
+    RETURN NEXT;
+    job_name := trim_name; job_schedule := '17 3 * * *'; command := trim_cmd;
+    SELECT v INTO job_id FROM blink.cron_query(format(
+        'SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+        trim_name, '17 3 * * *', trim_cmd, cron_db)) AS v;
+    RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION public.blink_schedule(text, integer, double precision, interval) IS
+'Install (or update) the pg_cron jobs of this database: blink_rescore_pending on schedule (default every 5 minutes), and a daily trim of cron.job_run_details older than keep_history. Run as a superuser. Creates pg_cron when cron.database_name is this database; when it is another one, pg_cron must already be created there and dblink is used to reach it.';
+
+CREATE OR REPLACE FUNCTION public.blink_unschedule()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed integer;
+BEGIN
+    SELECT count(*) INTO removed FROM blink.cron_query(format(
+        'SELECT jobid FROM (SELECT jobid, cron.unschedule(jobid) AS done FROM cron.job '
+        'WHERE jobname IN (%L, %L)) j WHERE done',
+        'blink-rescore/' || current_database(), 'blink-trim-history/' || current_database()));
+    RETURN removed;
+END $$;
+COMMENT ON FUNCTION public.blink_unschedule() IS
+'Remove this database''s blink pg_cron jobs (rescoring and history trim); returns how many were removed.';

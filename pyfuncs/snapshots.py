@@ -1,0 +1,127 @@
+"""Reading snapshots in batches: one SPI query builds every row's feature vector in SQL.
+
+The query (pyfuncs.queries) returns the rows packed in one bytea; SQL converts the numbers,
+and a row holding anything else (a string, a boolean, a number beyond float8) is flagged
+and converted here by the same rules as blink_score (pyfuncs.features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyfuncs import features, queries
+from pyfuncs._typing import Any
+from pyfuncs.errors import FeatureError
+
+
+class SnapshotBatch:
+    """Snapshots ready to score: ids and their feature matrix (rows aligned)."""
+
+    __slots__ = ("ids", "matrix", "invalid")
+
+    def __init__(self, ids: list[int], matrix: Any, invalid: list[str]) -> None:
+        self.ids = ids
+        self.matrix = matrix
+        self.invalid = invalid  # one message per snapshot left out, naming the feature
+
+
+def unpack_rows(data: bytes | None, num_features: int, *,
+                with_epoch: bool) -> tuple[Any, Any, Any]:
+    """(ids, epochs or None, matrix) from the packed rows of the batch queries.
+
+    Each row is ``int8send(id) || [float8send(epoch)] || float8send(value) ...`` (big
+    endian), one bytea for the whole batch: PL/Python hands it over as one bytes object,
+    where a float8[] would be converted element by element into Python floats, at a cost
+    higher than the query's. Missing values and rows are NaN (a row without a snapshot has
+    id -1).
+    """
+    import numpy as np
+
+    fields = [("id", ">i8")] + ([("epoch", ">f8")] if with_epoch else [])
+    dtype = np.dtype(fields + [("values", ">f8", (num_features,))])
+    raw = data or b""
+    if len(raw) % dtype.itemsize:
+        raise ValueError(f"packed rows of {dtype.itemsize} bytes expected, got {len(raw)} bytes")
+    rows = np.frombuffer(raw, dtype=dtype)
+    matrix = rows["values"].astype(np.float64).reshape(len(rows), num_features)  # writable
+    epochs = rows["epoch"].astype(np.float64) if with_epoch else None
+    return rows["id"].astype(np.int64), epochs, matrix
+
+
+def values_query(plpy: Any, GD: dict, kind: str, feature_names: Sequence[str],
+                 arg: list[Any]) -> dict[str, Any]:
+    """Run the batch values query (``kind`` "ids" or "users") for this feature list.
+
+    The fast form casts numbers straight to float8; a number beyond float8's range makes it
+    fail (SQLSTATE 22003), and the batch is read again with the slower form that cannot fail.
+    """
+    plans = GD.setdefault("blink.value_plans", {})
+
+    def plan(safe: bool) -> Any:
+        key = (kind, safe, tuple(feature_names))
+        if key not in plans:
+            if kind == "ids":
+                plans[key] = plpy.prepare(
+                    queries.snapshots_by_id_sql(feature_names, safe=safe), ["bigint[]"])
+            else:
+                plans[key] = plpy.prepare(
+                    queries.latest_snapshots_sql(feature_names, safe=safe), ["text[]"])
+        return plans[key]
+
+    try:
+        with plpy.subtransaction():
+            return plpy.execute(plan(False), [arg])[0]
+    except plpy.SPIError as exc:
+        if getattr(exc, "sqlstate", None) != "22003":  # numeric_value_out_of_range
+            raise
+    return plpy.execute(plan(True), [arg])[0]
+
+
+def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
+                    flagged: list[int] | None, feature_names: Sequence[str]) -> tuple[Any, list]:
+    """Convert the rows SQL flagged in Python; returns (rows to keep, error per dropped row)."""
+    import numpy as np
+
+    keep = np.ones(len(ids), dtype=bool)
+    invalid: list[str] = []
+    if not flagged:
+        return keep, invalid
+    positions: dict[int, list[int]] = {}
+    for i, sid in enumerate(ids):
+        positions.setdefault(sid, []).append(i)
+    for doc in queries.run(plpy, GD, "snapshot_documents", sorted(set(flagged))):
+        where = f"in snapshot {doc['id']} of user {doc['user_id']!r}"
+        try:
+            vector = features.to_vector(features.parse_document(doc["features"]),
+                                        feature_names, allow_unknown=True, where=where)
+        except FeatureError as exc:
+            keep[positions[doc["id"]]] = False
+            invalid.append(str(exc))
+        else:
+            matrix[positions[doc["id"]]] = vector
+    return keep, invalid
+
+
+def by_id(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
+          feature_names: Sequence[str]) -> SnapshotBatch:
+    """The snapshots ``snapshot_ids`` (ascending), ready to score; invalid ones left out."""
+    row = values_query(plpy, GD, "ids", feature_names, list(snapshot_ids))
+    id_array, _, matrix = unpack_rows(row["packed"], len(feature_names), with_epoch=False)
+    ids: list[int] = id_array.tolist()
+    keep, invalid = convert_flagged(plpy, GD, ids, matrix, row["bad"], feature_names)
+    if invalid:
+        ids = [sid for sid, k in zip(ids, keep, strict=True) if k]
+        matrix = matrix[keep]
+    return SnapshotBatch(ids, matrix, invalid)
+
+
+def latest_of_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],
+                    feature_names: Sequence[str]) -> tuple[Any, Any, Any, list[str]]:
+    """Each user's latest snapshot in input order: (ids, epochs, matrix, invalid messages).
+
+    A user without a snapshot has id -1 and a row of NaNs.
+    """
+    row = values_query(plpy, GD, "users", feature_names, list(user_ids))
+    ids, epochs, matrix = unpack_rows(row["packed"], len(feature_names), with_epoch=True)
+    _, invalid = convert_flagged(plpy, GD, ids.tolist(), matrix, row["bad"], feature_names)
+    return ids, epochs, matrix, invalid
