@@ -88,7 +88,7 @@ CREATE TABLE blink.blink_promotion_reviews (
 CREATE INDEX blink_promotion_reviews_candidate ON blink.blink_promotion_reviews USING btree (candidate_model_id);
 CREATE TRIGGER blink_promotion_reviews_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.blink_promotion_reviews FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 GRANT SELECT ON blink.blink_promotion_reviews TO blink_trainer;
-GRANT INSERT (candidate_model_id, champion_model_id, decision, gate_passed, forced, reason, deployment_id, window_start, window_end, candidate_metrics, champion_metrics) ON blink.blink_promotion_reviews TO blink_trainer;
+GRANT INSERT (candidate_model_id, champion_model_id, decision, gate_passed, forced, reason, window_start, window_end, candidate_metrics, champion_metrics) ON blink.blink_promotion_reviews TO blink_trainer;
 
 -- Challenger models that rescoring also scores (source shadow), without changing decisions. Use blink_shadow_add/blink_shadow_remove.
 CREATE TABLE blink.blink_shadow_models (
@@ -178,3 +178,38 @@ CREATE INDEX risk_score_audits_user ON blink.risk_score_audits USING btree (user
 CREATE TRIGGER risk_score_audits_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.risk_score_audits FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 GRANT SELECT ON blink.risk_score_audits TO blink_app;
 GRANT SELECT ON blink.risk_score_audits TO blink_trainer;
+
+-- Quarantine: snapshots rescoring could not score (the error names the feature), once per model. Append-only.
+CREATE TABLE blink.unscorable_snapshots (
+    snapshot_id bigint NOT NULL,
+    model_id bigint NOT NULL,
+    user_id text NOT NULL,
+    error text NOT NULL,
+    recorded_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT unscorable_snapshots_pkey PRIMARY KEY (snapshot_id, model_id),
+    CONSTRAINT unscorable_snapshots_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id)
+);
+CREATE INDEX unscorable_snapshots_recorded ON blink.unscorable_snapshots USING btree (recorded_at);
+CREATE TRIGGER unscorable_snapshots_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.unscorable_snapshots FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.unscorable_snapshots TO blink_trainer;
+
+-- Models blink has vetted: model text parsed and compiled by the server in a separate process, compiled library checked against LightGBM. Only these libraries are ever executed. Written by blink_promote and blink_shadow_add only.
+CREATE TABLE blink.vetted_models (
+    model_id bigint NOT NULL,
+    compiled_lib bytea NOT NULL,
+    compiled_lib_sha256 text NOT NULL,
+    compiled_platform text NOT NULL,
+    model_text_sha256 text NOT NULL,
+    parity_max_abs_diff double precision NOT NULL,
+    library_versions jsonb NOT NULL,
+    vetted_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    vetted_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT vetted_models_pkey PRIMARY KEY (model_id),
+    CONSTRAINT vetted_models_compiled_lib_sha256_check CHECK ((compiled_lib_sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT vetted_models_library_versions_check CHECK ((jsonb_typeof(library_versions) = 'object'::text)),
+    CONSTRAINT vetted_models_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT vetted_models_model_text_sha256_check CHECK ((model_text_sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT vetted_models_parity_max_abs_diff_check CHECK ((parity_max_abs_diff >= (0)::double precision))
+);
+CREATE TRIGGER vetted_models_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.vetted_models FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT (model_id, compiled_lib_sha256, compiled_platform, model_text_sha256, parity_max_abs_diff, library_versions, vetted_at, vetted_by) ON blink.vetted_models TO blink_trainer;

@@ -47,6 +47,7 @@ def run_migrations_online() -> None:
             if context.get_context().get_current_heads() == (head,):
                 layers.say(f"at {head}: applying db/idempotent/ (functions, views, privileges)")
                 layers.apply_api(connection.connection.driver_connection)
+                layers.vet_live_models(connection.connection.driver_connection)
 
 
 if context.is_offline_mode():

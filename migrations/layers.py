@@ -208,6 +208,22 @@ def apply_api(conn: Any) -> None:
         conn.execute(path.read_text())
 
 
+# The champion and the shadows: the models blink runs without being asked again.
+LIVE_UNVETTED = """
+SELECT live.model_id FROM (SELECT model_id FROM blink.champion()
+                           UNION SELECT model_id FROM blink.blink_shadow_models) live
+WHERE NOT EXISTS (SELECT FROM blink.vetted_models v WHERE v.model_id = live.model_id)
+ORDER BY 1
+"""
+
+
+def vet_live_models(conn: Any) -> None:
+    """Vet the champion and shadows not vetted yet (models promoted before vetting existed)."""
+    for (model_id,) in conn.execute(LIVE_UNVETTED).fetchall():
+        say(f"vetting live model {model_id} (the server builds its library; this may take a while)")
+        conn.execute("SELECT blink.vet_model(%s)", [model_id])
+
+
 # --- one revision's step, as alembic calls it ---------------------------------------------
 
 

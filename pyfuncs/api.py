@@ -60,11 +60,12 @@ def rescore_pending(plpy: Any, GD: dict, max_users: int, max_seconds: float,
 
 
 @sql_function
-def promote(plpy: Any, GD: dict, model_id: int, reason: str) -> dict[str, Any]:
-    """blink_promote(model_id, reason)."""
+def promote(plpy: Any, GD: dict, model_id: int, reason: str,
+            review: str | None = None) -> dict[str, Any]:
+    """blink_promote(model_id, reason, review)."""
     from pyfuncs import deploy
 
-    return deploy.promote(plpy, GD, model_id, reason)
+    return deploy.promote(plpy, GD, model_id, reason, review)
 
 
 @sql_function
@@ -73,6 +74,16 @@ def rollback(plpy: Any, GD: dict, reason: str) -> dict[str, Any]:
     from pyfuncs import deploy
 
     return deploy.rollback(plpy, GD, reason)
+
+
+@sql_function
+def vet_model(plpy: Any, GD: dict, model_id: int) -> str:
+    """blink.vet_model(model_id): build and check the model's library in a separate process."""
+    import json
+
+    from pyfuncs import vet
+
+    return json.dumps(vet.vet_model(plpy, GD, model_id))
 
 
 @sql_function

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyfuncs import queries, reasons
 from pyfuncs._typing import Any
 from pyfuncs.model import BatchScores, LoadedModel
-from pyfuncs.snapshots import SnapshotBatch
+from pyfuncs.snapshots import SnapshotBatch, Unscorable
 
 MAX_WARNINGS = 3  # invalid snapshots named in one warning; the rest are counted
 
@@ -64,8 +64,22 @@ def write_on_demand(plpy: Any, GD: dict, model_id: int, snapshot_id: int,
         queries.run(plpy, GD, "set_lock_timeout", previous)
 
 
-def warn_invalid(plpy: Any, messages: list[str]) -> None:
+def quarantine(plpy: Any, GD: dict, model_id: int, invalid: list[Unscorable]) -> int:
+    """Record snapshots a run could not score (blink.unscorable_snapshots); returns rows added.
+
+    Later runs skip them for this model; the user's next snapshot is scored as usual.
+    """
+    if not invalid:
+        return 0
+    row = queries.one(plpy, GD, "insert_unscorable", model_id,
+                      [u.snapshot_id for u in invalid], [u.user_id for u in invalid],
+                      [u.error for u in invalid])
+    return int(row["written"]) if row else 0
+
+
+def warn_invalid(plpy: Any, invalid: list[Unscorable]) -> None:
     """One WARNING naming the first few snapshots left unscored, counting the rest."""
+    messages = [u.error for u in invalid]
     if messages:
         shown = "; ".join(messages[:MAX_WARNINGS])
         more = f" (and {len(messages) - MAX_WARNINGS} more)" if len(messages) > MAX_WARNINGS else ""

@@ -19,8 +19,20 @@ def _lock(plpy: Any, GD: dict) -> None:
     queries.run(plpy, GD, "lock_deployments")
 
 
-def promote(plpy: Any, GD: dict, model_id: int, reason: str) -> dict[str, Any]:
-    """Load and smoke-test ``model_id``, then make it the champion; returns the deployment row."""
+def promote(plpy: Any, GD: dict, model_id: int, reason: str,
+            review: str | None = None) -> dict[str, Any]:
+    """Vet, load and smoke-test ``model_id``, then make it the champion.
+
+    ``review`` (JSON, from the trainer) is recorded in blink.blink_promotion_reviews with
+    this deployment, in this transaction: only this path can attach a review to a
+    deployment. Returns the deployment row.
+    """
+    from pyfuncs import vet
+    from pyfuncs.errors import InvalidArgumentError
+
+    if model_id is None or not reason:
+        raise InvalidArgumentError("blink_promote needs a model_id and a reason")
+    vet.vet_model(plpy, GD, model_id)
     candidate = model.loaded(plpy, GD, model_id)
     probability = candidate.predict_row([math.nan] * len(candidate.feature_names))
     if not 0.0 <= probability <= 1.0:
@@ -34,6 +46,8 @@ def promote(plpy: Any, GD: dict, model_id: int, reason: str) -> dict[str, Any]:
     rollback_to = current["id"] if current is not None else None
     row = queries.one(plpy, GD, "insert_deployment", model_id, "promote", reason, rollback_to)
     assert row is not None
+    if review is not None:
+        queries.run(plpy, GD, "insert_promotion_review", model_id, row["id"], review)
     return row
 
 

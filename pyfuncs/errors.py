@@ -44,6 +44,12 @@ class DeploymentError(BlinkError):
     sqlstate = "55000"
 
 
+class NotVettedError(BlinkError):
+    sqlstate = "55000"  # object_not_in_prerequisite_state
+    hint = ("blink_promote and blink_shadow_add vet a model (as does alembic upgrade head for "
+            "the live ones); promote it or add it as a shadow first.")
+
+
 class ArtifactIntegrityError(BlinkError):
     sqlstate = "XX001"  # data_corrupted
     hint = "The stored artifact was altered after it was written; re-insert the model."

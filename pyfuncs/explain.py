@@ -14,12 +14,20 @@ def explain_user(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
 
     Reads the stored audit of (latest snapshot, champion) when there is one; otherwise
     scores and explains that snapshot and stores the audit (source ``on-demand``), so the
-    next call, and the next rescoring run, reuse it.
+    next call, and the next rescoring run, reuse it. In a read-only transaction or on a
+    standby it answers without storing (``scored_at`` NULL). Every row of one statement
+    uses the champion that statement saw first, even across a concurrent promotion.
     """
     import numpy as np
 
-    row = queries.one(plpy, GD, "explain_lookup", user_id)
-    champion = model.loaded(plpy, GD, row["model_id"] if row else None)
+    now = queries.one(plpy, GD, "statement_champion")
+    assert now is not None
+    key = (now["statement"], now["backend"])
+    memo = GD.get("blink.explain_statement")
+    if memo is None or memo[0] != key:  # first row of this statement: its champion is fixed
+        memo = GD["blink.explain_statement"] = (key, now["model_id"])
+    champion = model.loaded(plpy, GD, memo[1])
+    row = queries.one(plpy, GD, "explain_lookup", user_id, champion.id)
     if row is None or row["snapshot_id"] is None:
         return []
     snapshot_id = int(row["snapshot_id"])
@@ -32,12 +40,13 @@ def explain_user(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
         scores = champion.score_batch(matrix)
         reason_json = reasons.to_json(reasons.explain_matrix(
             champion.booster, matrix, champion.feature_names, table))
-        scored_at = audits.write_on_demand(plpy, GD, champion.id, snapshot_id, scores,
-                                           reason_json)
+        scored_at = (audits.write_on_demand(plpy, GD, champion.id, snapshot_id, scores,
+                                            reason_json)
+                     if now["writable"] else None)  # read-only: answer without storing
         audit = {"probability_default": float(scores.probabilities[0]),
                  "decision": scores.decisions[0], "reasons": reason_json[0],
                  "source": audits.ON_DEMAND, "scored_at": scored_at}
-        if scored_at is None:  # not stored: someone else's row won (read it) or is in flight
+        if scored_at is None and now["writable"]:  # another run's row won, or is in flight
             audit = queries.one(plpy, GD, "audit_of", snapshot_id, champion.id) or audit
     return [
         {

@@ -13,11 +13,73 @@ MISSING = math.nan
 
 
 def parse_document(text: str) -> dict[str, Any]:
-    """Parse a JSON object; jsonb from the server is always valid JSON, so only check the type."""
-    doc = json.loads(text)
+    """Parse a JSON object; jsonb from the server is always valid JSON, so only check the type.
+
+    Numbers become floats (a 5,000-digit integer becomes inf, an error only if the model
+    uses that feature). A document nested too deeply for Python's parser is read one
+    top-level entry at a time instead, so a deep value under a key the model does not use
+    cannot fail a score.
+    """
+    try:
+        doc = json.loads(text, parse_int=float)
+    except RecursionError:
+        doc = _top_level(text)
     if not isinstance(doc, dict):
         raise FeatureError(f"a feature document must be a JSON object, got {type(doc).__name__}")
     return doc
+
+
+_DEEP = object()  # stands for a nested value too deep to parse (never a valid feature value)
+
+
+def _top_level(text: str) -> Any:
+    """The top-level entries of a JSON object; nested objects and arrays become ``_DEEP``.
+
+    Iterative (no recursion): containers are skipped by counting brackets outside strings.
+    """
+    decoder = json.JSONDecoder(parse_int=float)
+    whitespace = " \t\n\r"
+    i, n = 0, len(text)
+
+    def skip(i: int) -> int:
+        while i < n and text[i] in whitespace:
+            i += 1
+        return i
+
+    i = skip(i)
+    if i >= n or text[i] != "{":
+        return None
+    out: dict[str, Any] = {}
+    i = skip(i + 1)
+    while i < n and text[i] != "}":
+        key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+        i = skip(skip(i) + 1)  # the colon
+        if text[i] in "[{":
+            depth, in_string = 0, False
+            while True:
+                ch = text[i]
+                if in_string:
+                    if ch == "\\":
+                        i += 1
+                    elif ch == '"':
+                        in_string = False
+                elif ch == '"':
+                    in_string = True
+                elif ch in "[{":
+                    depth += 1
+                elif ch in "]}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                i += 1
+            out[key] = _DEEP
+            i += 1
+        else:
+            out[key], i = decoder.raw_decode(text, i)
+        i = skip(i)
+        if i < n and text[i] == ",":
+            i = skip(i + 1)
+    return out
 
 
 def feature_value(name: str, value: Any, where: str) -> float:
@@ -28,7 +90,7 @@ def feature_value(name: str, value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FeatureError(
             f'feature "{name}" {where} must be a number or null, '
-            f"got {_json_type(value)} {json.dumps(value)[:60]}"
+            f"got {_json_type(value)} {_preview(value)}"
         )
     try:
         number = float(value)
@@ -72,7 +134,19 @@ def to_vector(
     return vector
 
 
+def _preview(value: Any) -> str:
+    """The start of a value as JSON, for messages (never fails, never long)."""
+    if value is _DEEP:
+        return "[...]"
+    try:
+        return json.dumps(value)[:60]
+    except (ValueError, RecursionError):
+        return "..."
+
+
 def _json_type(value: Any) -> str:
+    if value is _DEEP:
+        return "deeply nested value"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, str):

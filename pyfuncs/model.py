@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from pyfuncs import queries
 from pyfuncs._typing import Any, Callable
 from pyfuncs.decision import DecisionPolicy
-from pyfuncs.errors import ArtifactIntegrityError, NoChampionError, UnknownModelError
+from pyfuncs.errors import (
+    ArtifactIntegrityError,
+    NoChampionError,
+    NotVettedError,
+    UnknownModelError,
+)
 from pyfuncs.predictor import BoosterPredictor, CompiledPredictor
 
 CACHE_KEY = "blink.models"
@@ -62,6 +67,12 @@ class LoadedModel:
         if self._booster is None:
             self._booster = BoosterPredictor(self.fetch_model_text())
         return self._booster
+
+    def close(self) -> None:
+        """Release the compiled library (called when the cache drops this model)."""
+        if self.compiled is not None:
+            self.compiled.close()
+            self.compiled = None
 
     @property
     def engine(self) -> str:
@@ -143,7 +154,8 @@ class ModelCache:
             model = load(model_id)
             self._models[model_id] = model
             while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
+                _, evicted = self._models.popitem(last=False)
+                evicted.close()  # its memory file and mapping go with it
         else:
             self._models.move_to_end(model_id)
         return model
@@ -171,6 +183,9 @@ def loaded(plpy: Any, GD: dict, model_id: int | None) -> LoadedModel:
         row = queries.one(plpy, GD, "model", mid)
         if row is None:
             raise UnknownModelError(f"no model with id {mid} in blink.blink_models")
+        if not row["vetted"]:
+            raise NotVettedError(f"model {mid} ({row['version']}) has not been vetted: blink "
+                                 "runs only libraries it built itself")
 
         def fetch_text() -> str:
             return queries.one(plpy, GD, "model_text", mid)["model_text"]  # type: ignore[index]

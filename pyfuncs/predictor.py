@@ -31,14 +31,16 @@ class CompiledPredictor:
 
     def __init__(self, library: bytes, expected_sha256: str, num_features: int) -> None:
         verify_artifact(library, expected_sha256, "compiled library")
-        self._lib, self.library_path = _load_library(library)
-        expected = int(self._lib.get_num_feature())
+        lib, self.library_path = _load_library(library)
+        self._lib: ctypes.CDLL | None = lib
+        expected = int(lib.get_num_feature())
         if expected != num_features:
             raise ArtifactIntegrityError(
                 f"compiled library expects {expected} features, the model row lists {num_features}"
             )
-        self._lib.predict.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-        self._lib.predict.restype = None
+        lib.predict.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        lib.predict.restype = None
+        self._predict: Any = lib.predict
         self.num_features = num_features
         self._row = (Entry * num_features)()
         # Two views of the row's memory: doubles to write values, and 32-bit ints whose even
@@ -47,9 +49,35 @@ class CompiledPredictor:
         self._values = (ctypes.c_double * num_features).from_buffer(self._row)
         self._words = (ctypes.c_int32 * (2 * num_features)).from_buffer(self._row)
         self._out = (ctypes.c_double * 1)()
-        self._call = functools.partial(self._lib.predict, ctypes.addressof(self._row), 0,
+        self._call: Any = functools.partial(lib.predict, ctypes.addressof(self._row), 0,
                                        ctypes.addressof(self._out))
         self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
+
+    def close(self) -> None:
+        """Unload the library and release its memory file (the model left the cache).
+
+        TL2cgen's runtime holds its own dlopen of the same path: it is freed first, so our
+        dlclose drops the last reference, the mapping goes, and the descriptor can be closed
+        (its number may then serve another model's fresh dlopen safely).
+        """
+        if self._lib is None:
+            return
+        if self._runtime is not None:
+            from tl2cgen.libloader import _LIB, _check_call
+
+            _check_call(_LIB.TL2cgenPredictorFree(self._runtime.handle))
+            self._runtime.handle = None
+            self._runtime = None
+        import _ctypes
+
+        self._call = self._predict = None
+        _ctypes.dlclose(self._lib._handle)
+        self._lib = None
+        if self.library_path.startswith("/proc/self/fd/"):
+            os.close(int(self.library_path.rsplit("/", 1)[1]))
+        else:
+            os.unlink(self.library_path)
+            os.rmdir(os.path.dirname(self.library_path))
 
     def predict_row(self, values: Sequence[float]) -> float | None:
         """Probability for one row, or None when the row hits TL2cgen's missing-value bug."""
@@ -78,7 +106,7 @@ class CompiledPredictor:
         out = np.zeros(len(data))
         row_bytes = data.strides[0]
         base, out_base = data.ctypes.data, out.ctypes.data
-        predict = self._lib.predict
+        predict = self._predict
         for i in range(len(data)):
             predict(base + i * row_bytes, 0, out_base + i * 8)
         return out, buggy
@@ -140,12 +168,11 @@ class BoosterPredictor:
 def _load_library(library: bytes) -> tuple[ctypes.CDLL, str]:
     """dlopen the bytes; returns the handle and a path that reopens the same library.
 
-    The library lives in an anonymous memory file (memfd) whose descriptor stays open for the
-    life of the backend: nothing is left on disk, and TL2cgen's batch runtime can dlopen the
-    same path (glibc hands back the already loaded library). The descriptor is never closed:
-    were its number reused for another model, dlopen would return this one by name.
-    Where memfd is unavailable or not executable, the file goes to a private 0700 directory
-    that is kept while the backend lives.
+    The library lives in an anonymous memory file (memfd) whose descriptor stays open while
+    the model is loaded: nothing is left on disk, and TL2cgen's batch runtime can dlopen the
+    same path (glibc hands back the already loaded library). ``CompiledPredictor.close``
+    unloads it and closes the descriptor. Where memfd is unavailable or not executable, the
+    file goes to a private 0700 directory, removed by ``close``.
     """
     if hasattr(os, "memfd_create"):
         fd = os.memfd_create("blink-model")

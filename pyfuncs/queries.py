@@ -20,13 +20,31 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         ["text"],
     ),
     "champion": ("SELECT model_id FROM blink.champion()", []),
+    # A model as blink runs it: the library is the one the server built (vetted_models).
     "model": (
         """
-        SELECT id, version, feature_names, compiled_lib, compiled_lib_sha256,
-               decision_threshold, risk_bands::text AS risk_bands
-        FROM blink.blink_models WHERE id = $1
+        SELECT m.id, m.version, m.feature_names, v.compiled_lib, v.compiled_lib_sha256,
+               m.decision_threshold, m.risk_bands::text AS risk_bands,
+               v.model_id IS NOT NULL AS vetted
+        FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
+        WHERE m.id = $1
         """,
         ["bigint"],
+    ),
+    "vetted": ("SELECT model_id FROM blink.vetted_models WHERE model_id = $1", ["bigint"]),
+    "model_to_vet": (
+        "SELECT version, feature_names, model_text FROM blink.blink_models WHERE id = $1",
+        ["bigint"],
+    ),
+    "data_directory": ("SELECT current_setting('data_directory') AS path", []),
+    "insert_vetted": (
+        """
+        INSERT INTO blink.vetted_models (model_id, compiled_lib, compiled_lib_sha256,
+            compiled_platform, model_text_sha256, parity_max_abs_diff, library_versions)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+        ON CONFLICT (model_id) DO NOTHING
+        """,
+        ["bigint", "bytea", "text", "text", "text", "float8", "text"],
     ),
     "model_text": ("SELECT model_text FROM blink.blink_models WHERE id = $1", ["bigint"]),
     "champion_deployment": ("SELECT * FROM blink.champion()", []),
@@ -38,6 +56,22 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         VALUES ($1, $2, $3, $4) RETURNING *
         """,
         ["bigint", "text", "text", "bigint"],
+    ),
+    # The trainer's review of a promotion, attached to the deployment blink_promote made.
+    "insert_promotion_review": (
+        """
+        INSERT INTO blink.blink_promotion_reviews (candidate_model_id, champion_model_id,
+            decision, gate_passed, forced, reason, deployment_id, window_start, window_end,
+            candidate_metrics, champion_metrics)
+        SELECT $1, (r ->> 'champion_model_id')::bigint, 'promoted',
+               coalesce((r ->> 'gate_passed')::boolean, false),
+               coalesce((r ->> 'forced')::boolean, false),
+               coalesce(r ->> 'reason', 'promoted'), $2,
+               (r ->> 'window_start')::timestamptz, (r ->> 'window_end')::timestamptz,
+               coalesce(r -> 'candidate_metrics', '{}'), r -> 'champion_metrics'
+        FROM (SELECT $3::jsonb AS r) x
+        """,
+        ["bigint", "bigint", "text"],
     ),
     # Per database (advisory locks are), held to the end of the transaction.
     "rescore_lock": (
@@ -52,13 +86,28 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         "SELECT feature_name, code, reason_text, missing_reason_text FROM blink.reason_codes",
         [],
     ),
-    # Latest snapshot of every user that has no audit by model $1 yet, oldest first.
+    # Snapshots a run could not score, once per (snapshot, model).
+    "insert_unscorable": (
+        """
+        WITH ins AS (
+            INSERT INTO blink.unscorable_snapshots (snapshot_id, model_id, user_id, error)
+            SELECT x.id, $1, x.u, x.e FROM unnest($2::bigint[], $3::text[], $4::text[])
+                AS x(id, u, e)
+            ON CONFLICT DO NOTHING RETURNING 1
+        )
+        SELECT count(*)::int AS written FROM ins
+        """,
+        ["bigint", "bigint[]", "text[]", "text[]"],
+    ),
+    # Latest snapshot of every user that has no audit (or quarantine) by model $1, oldest first.
     "pending_snapshots": (
         """
         SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM (
             SELECT l.id FROM blink.latest_snapshots() l
             WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
                               WHERE a.snapshot_id = l.id AND a.model_id = $1)
+              AND NOT EXISTS (SELECT FROM blink.unscorable_snapshots q
+                              WHERE q.snapshot_id = l.id AND q.model_id = $1)
             ORDER BY l.id LIMIT $2
         ) q
         """,
@@ -100,11 +149,22 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                    SELECT json_agg(r)::text FROM (SELECT feature_name, code, reason_text,
                        missing_reason_text FROM blink.reason_codes) r
                ) END AS reason_codes
-        FROM blink.champion() c
+        FROM (SELECT $2::bigint AS model_id) c
         LEFT JOIN LATERAL blink.latest_snapshot($1) s ON true
         LEFT JOIN blink.risk_score_audits a ON a.snapshot_id = s.id AND a.model_id = c.model_id
         """,
-        ["text"],
+        ["text", "bigint"],
+    ),
+    # The champion as this statement sees it, and whether it may write (not read-only, not
+    # a standby): one statement uses one champion for every row it explains.
+    "statement_champion": (
+        """
+        SELECT statement_timestamp()::text AS statement, pg_backend_pid() AS backend,
+               (SELECT model_id FROM blink.champion()) AS model_id,
+               current_setting('transaction_read_only') = 'off'
+                   AND NOT pg_is_in_recovery() AS writable
+        """,
+        [],
     ),
     "short_lock_timeout": (
         "SELECT current_setting('lock_timeout') AS previous,"

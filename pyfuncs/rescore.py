@@ -8,6 +8,8 @@ by that model: new data since the last score, or a new champion since then. The 
 * scores the champion's pending users first, then each shadow model's, in batches: one SPI
   fetch, one compiled-predict call, one pred_contrib call and one INSERT per batch;
 * stops starting new batches after ``max_seconds`` or ``max_users`` per model;
+* records a snapshot it cannot score in blink.unscorable_snapshots (quarantine) and goes on
+  with the rest: later runs skip it for that model, so one bad row never stops rescoring;
 * runs in the caller's single transaction: a run killed halfway rolls back entirely and the
   next run redoes it; the unique (snapshot_id, model_id) key makes any overlap a no-op.
 """
@@ -60,7 +62,8 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
     start = clock()
     summary: dict[str, Any] = {
         "ran": False, "champion_id": None, "scored": 0, "shadow_scored": {},
-        "invalid_snapshots": 0, "batches": 0, "complete": False, "seconds": 0.0,
+        "invalid_snapshots": 0, "quarantined": 0, "batches": 0, "complete": False,
+        "seconds": 0.0,
     }
     lock = queries.one(plpy, GD, "rescore_lock")
     if not (lock and lock["locked"]):
@@ -75,7 +78,7 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
     shadows = [int(r["model_id"]) for r in queries.run(plpy, GD, "shadow_models")
                if int(r["model_id"]) != champion_id]
     table = audits.reason_table(plpy, GD)
-    invalid: list[str] = []
+    invalid: list[snapshots.Unscorable] = []
     complete = True
     for model_id, source in ([(champion_id, audits.RESCORE)]
                              + [(m, audits.SHADOW) for m in shadows]):
@@ -95,6 +98,7 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
             batch = snapshots.by_id(plpy, GD, pending[first:first + limits.batch_size],
                                     scorer.feature_names)
             invalid.extend(batch.invalid)
+            summary["quarantined"] += audits.quarantine(plpy, GD, model_id, batch.invalid)
             written += audits.audit_batch(plpy, GD, scorer, batch, table, source)
             summary["batches"] += 1
         if source == audits.RESCORE:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyfuncs import model, snapshots
+from pyfuncs import audits, model, snapshots
 from pyfuncs._typing import Any
-from pyfuncs.errors import FeatureError
+from pyfuncs.errors import InvalidArgumentError
+
+MAX_USERS = 100_000  # ids per call: bounds one call's time and memory (about 1 s, 100 MB)
 
 
 def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str, Any]:
@@ -14,17 +16,21 @@ def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str
 
     One SPI query finds each user's latest snapshot and its values; one native call scores
     them all. Arrays, not rows, go back to SQL (which unnests them): a row per user through
-    PL/Python costs several times the prediction. A snapshot with an invalid value is an
-    error naming it, as in blink_score. Users without a snapshot get NULLs.
+    PL/Python costs several times the prediction. Users without a snapshot get NULLs; a
+    user whose snapshot cannot be scored gets its snapshot id and NULL scores, and one
+    WARNING names the first few (so no user's data can fail another user's score).
     """
     import numpy as np
 
+    if len(user_ids) > MAX_USERS:
+        raise InvalidArgumentError(
+            f"blink_score_batch takes at most {MAX_USERS} user ids per call, got "
+            f"{len(user_ids)}", hint="Split the array into several calls.")
     champion = model.champion(plpy, GD)
-    ids, epochs, matrix, invalid = snapshots.latest_of_users(plpy, GD, user_ids,
-                                                             champion.feature_names)
-    if invalid:
-        raise FeatureError(invalid[0])
-    have = ids >= 0  # id -1: the user has no snapshot
+    ids, epochs, matrix, scorable, invalid = snapshots.latest_of_users(
+        plpy, GD, user_ids, champion.feature_names)
+    audits.warn_invalid(plpy, invalid)
+    have = (ids >= 0) & scorable  # id -1: the user has no snapshot
     scores = champion.score_batch(matrix[have])
     probabilities = np.full(len(ids), np.nan)
     probabilities[have] = scores.probabilities
@@ -40,6 +46,7 @@ def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str
         if nulls.any() else probabilities.tolist(),
         "decisions": decisions.tolist(),
         "bands": bands.tolist(),
-        "snapshot_ids": [None if n else int(i) for i, n in zip(ids.tolist(), nulls, strict=True)],
-        "snapshot_epochs": [None if n else e for e, n in zip(epochs.tolist(), nulls, strict=True)],
+        "snapshot_ids": [None if i < 0 else int(i) for i in ids.tolist()],
+        "snapshot_epochs": [None if i < 0 else e
+                            for e, i in zip(epochs.tolist(), ids.tolist(), strict=True)],
     }

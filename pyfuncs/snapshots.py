@@ -19,10 +19,21 @@ class SnapshotBatch:
 
     __slots__ = ("ids", "matrix", "invalid")
 
-    def __init__(self, ids: list[int], matrix: Any, invalid: list[str]) -> None:
+    def __init__(self, ids: list[int], matrix: Any, invalid: list[Unscorable]) -> None:
         self.ids = ids
         self.matrix = matrix
-        self.invalid = invalid  # one message per snapshot left out, naming the feature
+        self.invalid = invalid  # the snapshots left out, each with its error
+
+
+class Unscorable:
+    """A snapshot that cannot be scored, and why (the message names the feature)."""
+
+    __slots__ = ("snapshot_id", "user_id", "error")
+
+    def __init__(self, snapshot_id: int, user_id: str, error: str) -> None:
+        self.snapshot_id = snapshot_id
+        self.user_id = user_id
+        self.error = error
 
 
 def unpack_rows(data: bytes | None, num_features: int, *,
@@ -78,12 +89,13 @@ def values_query(plpy: Any, GD: dict, kind: str, feature_names: Sequence[str],
 
 
 def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
-                    flagged: list[int] | None, feature_names: Sequence[str]) -> tuple[Any, list]:
-    """Convert the rows SQL flagged in Python; returns (rows to keep, error per dropped row)."""
+                    flagged: list[int] | None,
+                    feature_names: Sequence[str]) -> tuple[Any, list[Unscorable]]:
+    """Convert the rows SQL flagged in Python; returns (rows to keep, the rows dropped)."""
     import numpy as np
 
     keep = np.ones(len(ids), dtype=bool)
-    invalid: list[str] = []
+    invalid: list[Unscorable] = []
     if not flagged:
         return keep, invalid
     positions: dict[int, list[int]] = {}
@@ -96,7 +108,7 @@ def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
                                         feature_names, allow_unknown=True, where=where)
         except FeatureError as exc:
             keep[positions[doc["id"]]] = False
-            invalid.append(str(exc))
+            invalid.append(Unscorable(int(doc["id"]), doc["user_id"], str(exc)))
         else:
             matrix[positions[doc["id"]]] = vector
     return keep, invalid
@@ -116,12 +128,14 @@ def by_id(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
 
 
 def latest_of_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],
-                    feature_names: Sequence[str]) -> tuple[Any, Any, Any, list[str]]:
-    """Each user's latest snapshot in input order: (ids, epochs, matrix, invalid messages).
+                    feature_names: Sequence[str]) -> tuple[Any, Any, Any, Any, list[Unscorable]]:
+    """Each user's latest snapshot in input order: (ids, epochs, matrix, scorable, invalid).
 
-    A user without a snapshot has id -1 and a row of NaNs.
+    A user without a snapshot has id -1 and a row of NaNs; ``scorable`` is False for the
+    rows whose snapshot cannot be scored (listed in ``invalid``).
     """
     row = values_query(plpy, GD, "users", feature_names, list(user_ids))
     ids, epochs, matrix = unpack_rows(row["packed"], len(feature_names), with_epoch=True)
-    _, invalid = convert_flagged(plpy, GD, ids.tolist(), matrix, row["bad"], feature_names)
-    return ids, epochs, matrix, invalid
+    scorable, invalid = convert_flagged(plpy, GD, ids.tolist(), matrix, row["bad"],
+                                        feature_names)
+    return ids, epochs, matrix, scorable, invalid

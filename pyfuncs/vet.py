@@ -1,14 +1,18 @@
-"""Checking a model row before blink relies on it.
+"""Checking a model row before blink relies on it. A row the trainer writes is data only.
 
-On insert (the ``blink_models`` trigger): every artifact matches its sha256, feature names
-are distinct, the threshold and risk bands are sound (``pyfuncs.decision``, the same check
-that runs when the model is loaded), and a row without bands gets the default ones, stored
-in the row.
+* On insert (the ``blink_models`` trigger): every artifact matches its sha256, feature names
+  are distinct, the threshold and risk bands are sound (``pyfuncs.decision``, the same check
+  that runs when the model is loaded), and a row without bands gets the default ones, stored
+  in the row. Cheap checks only: nothing is parsed or executed.
+* Before a model is used (``blink_promote``, ``blink_shadow_add``, upgrades): ``vet_model``
+  parses and compiles the model text in a separate process (pyfuncs.vet_worker) and stores
+  the library the server built. The trainer's own compiled library is never loaded.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 from pyfuncs._typing import Any
 from pyfuncs.decision import DEFAULT_RISK_BANDS, DecisionPolicy
@@ -46,3 +50,109 @@ def check_new_model(row: dict[str, Any]) -> bool:
         row["risk_bands"] = json.dumps(DEFAULT_RISK_BANDS)
     DecisionPolicy.from_model(row["decision_threshold"], json.loads(row["risk_bands"]))
     return changed
+
+
+# --- vetting: the server builds and checks the library it will execute --------------------
+
+VET_TIMEOUT_SECONDS = 600
+CACHE_DIR = "blink_vetted"  # under the data directory: only the server's OS user writes it
+
+
+def vet_model(plpy: Any, GD: dict, model_id: int) -> dict[str, Any]:
+    """Vet ``model_id`` once: build its library from the model text in a separate process.
+
+    The child (pyfuncs.vet_worker) parses the text with LightGBM, compiles it with
+    Treelite/TL2cgen and gcc, and checks the library against LightGBM. Its result goes to
+    blink.vetted_models, the only place blink loads libraries from. A crash, a refusal or a
+    timeout of the child refuses the model with an error naming why; the backend is never
+    at risk. Results are cached per model text and toolchain, so vetting the same model in
+    another database of the cluster does not compile again.
+    """
+    from pyfuncs import queries
+    from pyfuncs.errors import UnknownModelError
+
+    if queries.one(plpy, GD, "vetted", model_id) is not None:
+        return {"model_id": model_id, "vetted": "already"}
+    row = queries.one(plpy, GD, "model_to_vet", model_id)
+    if row is None:
+        raise UnknownModelError(f"no model with id {model_id} in blink.blink_models")
+    data_dir = queries.one(plpy, GD, "data_directory")["path"]  # type: ignore[index]
+    names = list(row["feature_names"])
+    result = _vet_cached(row["model_text"], names, os.path.join(data_dir, CACHE_DIR),
+                         f"model {model_id} ({row['version']})")
+    queries.run(plpy, GD, "insert_vetted", model_id, result["library"],
+                sha256_hex(result["library"]), _platform_tag(),
+                sha256_hex(row["model_text"].encode("utf-8")),
+                result["parity_max_abs_diff"], json.dumps(result["library_versions"]))
+    return {"model_id": model_id, "vetted": "now", "cached": result["cached"]}
+
+
+def _platform_tag() -> str:
+    import platform
+
+    libc, version = platform.libc_ver()
+    return f"{platform.machine()}-{platform.system().lower()}-{libc}{version}"
+
+
+def _vet_cached(model_text: str, feature_names: list[str], cache_dir: str,
+                what: str) -> dict[str, Any]:
+    """The worker's verdict for this text, from the cache or from a fresh child process."""
+    import sys
+
+    key = sha256_hex(json.dumps([model_text, feature_names, _platform_tag(),
+                                 sys.version]).encode("utf-8"))
+    library_file = os.path.join(cache_dir, f"{key}.so")
+    verdict_file = os.path.join(cache_dir, f"{key}.json")
+    if os.path.exists(verdict_file) and os.path.exists(library_file):
+        with open(verdict_file) as handle:
+            verdict = json.load(handle)
+        with open(library_file, "rb") as handle:
+            return {**verdict, "library": handle.read(), "cached": True}
+    os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="blink-vet-") as work:
+        library_path = os.path.join(work, "model.so")
+        verdict = _run_worker(model_text, feature_names, library_path, what)
+        with open(library_path, "rb") as handle:
+            library = handle.read()
+    # Library first, verdict last: a verdict file means both are complete.
+    for path, data in ((library_file, library), (verdict_file, json.dumps(verdict).encode())):
+        partial = path + ".partial"
+        with open(partial, "wb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
+    return {**verdict, "library": library, "cached": False}
+
+
+def _run_worker(model_text: str, feature_names: list[str], library_path: str,
+                what: str) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    request = json.dumps({"model_text": model_text, "feature_names": feature_names,
+                          "library_path": library_path})
+    try:
+        done = subprocess.run([sys.executable, "-m", "pyfuncs.vet_worker"], input=request,
+                              capture_output=True, text=True, timeout=VET_TIMEOUT_SECONDS,
+                              env=dict(os.environ), cwd="/")
+    except subprocess.TimeoutExpired:
+        raise VettingError(f"{what}: vetting took longer than {VET_TIMEOUT_SECONDS} s; "
+                           "the model is refused") from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    verdict = json.loads(lines[-1]) if lines else None
+    if done.returncode < 0:
+        raise VettingError(
+            f"{what}: the model text crashed the vetting process (signal {-done.returncode}); "
+            "the model is refused and no backend was affected")
+    if verdict is None or not verdict.get("ok"):
+        reason = verdict["error"] if verdict else (done.stderr.strip()[-500:] or "no output")
+        raise VettingError(f"{what} is refused: {reason}")
+    return verdict
+
+
+class VettingError(ArtifactIntegrityError):
+    """A model failed vetting: it is never executed."""
+
+    hint = ("Train and insert the model again with the trainer (python -m trainer); the row "
+            "as stored cannot be used.")

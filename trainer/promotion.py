@@ -44,26 +44,34 @@ def gate(candidate: dict[str, Any], champion: dict[str, Any] | None, *, min_auc_
 
 REVIEW_SQL = """
 INSERT INTO blink.blink_promotion_reviews (candidate_model_id, champion_model_id, decision,
-    gate_passed, forced, reason, deployment_id, window_start, window_end, candidate_metrics,
-    champion_metrics)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    gate_passed, forced, reason, window_start, window_end, candidate_metrics, champion_metrics)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 RETURNING id
 """
 
 
-def _summary(metrics: dict[str, Any] | None) -> str | None:
+def _without_calibration(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The metrics a review stores: all but the calibration table."""
     if metrics is None:
         return None
-    return json.dumps({k: v for k, v in metrics.items() if k != "calibration"}, sort_keys=True)
+    return {k: v for k, v in metrics.items() if k != "calibration"}
+
+
+def _summary(metrics: dict[str, Any] | None) -> str | None:
+    summary = _without_calibration(metrics)
+    return None if summary is None else json.dumps(summary, sort_keys=True)
 
 
 def record_review(conn: Any, *, candidate_id: int, champion_id: int | None, decision: str,
-                  gate_passed: bool, forced: bool, reason: str, deployment_id: int | None,
+                  gate_passed: bool, forced: bool, reason: str,
                   window: dict[str, str], candidate: dict[str, Any],
                   champion: dict[str, Any] | None) -> int:
-    """Append one row to blink.blink_promotion_reviews; returns its id."""
+    """Append one review that changed nothing (refused, evaluated); returns its id.
+
+    A promotion's review is written by blink_promote itself, with its deployment.
+    """
     row = conn.execute(REVIEW_SQL, [
-        candidate_id, champion_id, decision, gate_passed, forced, reason, deployment_id,
+        candidate_id, champion_id, decision, gate_passed, forced, reason,
         window["from"], window["to"], _summary(candidate), _summary(champion),
     ]).fetchone()
     return int(row[0])
@@ -101,20 +109,28 @@ def apply_decision(conn: Any, *, candidate_id: int, champion_id: int | None, res
         forced=force and not result.passed, window=window, candidate=candidate,
         champion=champion)
     if promote:
+        review = json.dumps({
+            "champion_model_id": champion_id, "gate_passed": result.passed,
+            "forced": common["forced"], "reason": reason, "window_start": window["from"],
+            "window_end": window["to"], "candidate_metrics": _without_calibration(candidate),
+            "champion_metrics": _without_calibration(champion),
+        })
         try:
             with conn.transaction():
-                deployment_id = registry.promote(conn, candidate_id, f"trainer: {reason}")
-                review_id = record_review(conn, decision=decision, reason=reason,
-                                          deployment_id=deployment_id, **common)
+                deployment_id = registry.promote(conn, candidate_id, f"trainer: {reason}",
+                                                 review)
+                (review_id,) = conn.execute(
+                    "SELECT id FROM blink.blink_promotion_reviews WHERE deployment_id = %s",
+                    [deployment_id]).fetchone()
             return Decision(decision, reason, review_id, deployment_id)
         except Exception as exc:
             failure = f"blink_promote failed: {str(exc).strip().splitlines()[0]}"
             with conn.transaction():
                 review_id = record_review(conn, decision="refused", reason=failure,
-                                          deployment_id=None, **common)
+                                          **common)
             raise PromotionFailed(failure, review_id) from exc
     with conn.transaction():
-        review_id = record_review(conn, decision=decision, reason=reason, deployment_id=None,
+        review_id = record_review(conn, decision=decision, reason=reason,
                                   **common)
     return Decision(decision, reason, review_id, None)
 

@@ -30,9 +30,13 @@ def model_id_by_version(conn: Any, version: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def promote(conn: Any, model_id: int, reason: str) -> int:
-    """Make ``model_id`` the champion; returns the deployment id."""
-    row = conn.execute("SELECT (blink_promote(%s, %s)).id", [model_id, reason]).fetchone()
+def promote(conn: Any, model_id: int, reason: str, review: str | None = None) -> int:
+    """Make ``model_id`` the champion (blink vets it first); returns the deployment id.
+
+    ``review`` (JSON) is recorded by blink_promote with the deployment.
+    """
+    row = conn.execute("SELECT (blink_promote(%s, %s, %s::jsonb)).id",
+                       [model_id, reason, review]).fetchone()
     return int(row[0])
 
 

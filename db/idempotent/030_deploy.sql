@@ -11,16 +11,31 @@ $$;
 COMMENT ON FUNCTION public.blink_champion() IS
 'The current champion model and the deployment that made it champion. No row before the first promotion.';
 
-CREATE OR REPLACE FUNCTION public.blink_promote(model_id bigint, reason text DEFAULT 'manual promotion')
-RETURNS blink.blink_deployments
-LANGUAGE plpython3u VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+-- Vetting: the server builds the library it will run from the model text, in a separate
+-- process (pyfuncs.vet_worker). Internal: blink_promote and blink_shadow_add call it.
+CREATE OR REPLACE FUNCTION blink.vet_model(model_id bigint)
+RETURNS jsonb
+LANGUAGE plpython3u VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = blink, pg_catalog, pg_temp
 AS $$
 from pyfuncs import api
-return api.promote(plpy, GD, model_id, reason)
+return api.vet_model(plpy, GD, model_id)
 $$;
-COMMENT ON FUNCTION public.blink_promote(bigint, text) IS
-'Make a model of blink.blink_models the champion after loading it and scoring a test row. Appends to blink.blink_deployments; open sessions score with it from their next statement after commit.';
+COMMENT ON FUNCTION blink.vet_model(bigint) IS
+'Internal: vet a model once (parse, compile with the server''s own toolchain and check against LightGBM, in a separate process) and store the library in blink.vetted_models. Refuses the model with an error naming why.';
+
+-- CALLED ON NULL INPUT for the optional review; the body refuses a NULL model_id or reason.
+CREATE OR REPLACE FUNCTION public.blink_promote(model_id bigint, reason text DEFAULT 'manual promotion',
+                                                review jsonb DEFAULT NULL)
+RETURNS blink.blink_deployments
+LANGUAGE plpython3u VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = blink, pg_catalog, pg_temp
+AS $$
+from pyfuncs import api
+return api.promote(plpy, GD, model_id, reason, review)
+$$;
+COMMENT ON FUNCTION public.blink_promote(bigint, text, jsonb) IS
+'Make a model of blink.blink_models the champion: vet it (the server builds and checks its library in a separate process), score a test row, append to blink.blink_deployments, and record the trainer''s review (JSON) with the deployment. Open sessions score with it from their next statement after commit.';
 
 CREATE OR REPLACE FUNCTION public.blink_rollback(reason text DEFAULT 'manual rollback')
 RETURNS blink.blink_deployments

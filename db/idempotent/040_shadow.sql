@@ -10,13 +10,14 @@ BEGIN
         RAISE EXCEPTION 'blink: no model with id % in blink.blink_models', blink_shadow_add.model_id
             USING ERRCODE = 'no_data_found';
     END IF;
+    PERFORM blink.vet_model(blink_shadow_add.model_id);  -- rescoring runs only vetted models
     INSERT INTO blink.blink_shadow_models (model_id, reason)
     VALUES (blink_shadow_add.model_id, blink_shadow_add.reason)
     ON CONFLICT DO NOTHING;
     RETURN FOUND;
 END $$;
 COMMENT ON FUNCTION public.blink_shadow_add(bigint, text) IS
-'Mark a model as shadow: rescoring also audits its scores (source shadow) without changing any decision. Returns false when it already was.';
+'Vet a model and mark it as shadow: rescoring also audits its scores (source shadow) without changing any decision. Returns false when it already was.';
 
 CREATE OR REPLACE FUNCTION public.blink_shadow_remove(model_id bigint)
 RETURNS boolean

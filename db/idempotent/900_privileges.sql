@@ -27,7 +27,7 @@ GRANT SELECT ON blink.current_decisions TO blink_app;
 -- model deployment and shadows, and the history.
 GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),
     public.blink_decide(text), public.blink_champion(),
-    public.blink_promote(bigint, text), public.blink_rollback(text),
+    public.blink_promote(bigint, text, jsonb), public.blink_rollback(text),
     public.blink_shadow_add(bigint, text), public.blink_shadow_remove(bigint),
     blink.champion(), blink.latest_snapshot(text, timestamptz), blink.latest_snapshots()
     TO blink_trainer;

@@ -94,12 +94,16 @@ def test_promote_refuses_unknown_and_current_champion(db, model_a):
 
 
 def test_library_that_cannot_load_falls_back_with_a_warning(users_db, model_a):
+    # A vetted library built on another platform (a replica on another architecture, say).
     foreign = aarch64_copy(model_a.artifact.compiled_lib)
-    artifact = model_a.artifact.__class__(**{
-        **model_a.artifact.__dict__, "version": "foreign-arch", "compiled_lib": foreign,
-        "compiled_lib_sha256": sha256_hex(foreign), "compiled_platform": "aarch64-linux-glibc2.36"})
     with users_db.connect() as owner:
-        install(owner, artifact)
+        model_id = install(owner, model_a.artifact, promote=False)
+        owner.execute(
+            "INSERT INTO blink.vetted_models (model_id, compiled_lib, compiled_lib_sha256, "
+            "compiled_platform, model_text_sha256, parity_max_abs_diff, library_versions) "
+            "VALUES (%s, %s, %s, 'aarch64-linux-glibc2.36', %s, 0, '{}')",
+            [model_id, foreign, sha256_hex(foreign), "0" * 64])
+        owner.execute("SELECT blink_promote(%s)", [model_id])
     notices = []
     with users_db.connect(APP_USER) as app:
         app.add_notice_handler(lambda diag: notices.append((diag.severity, diag.message_primary)))
@@ -114,10 +118,10 @@ def test_tampered_library_is_never_executed(users_db, model_a):
     with users_db.connect() as owner:
         model_id = install(owner, model_a.artifact)
         # Only a superuser bypassing the guards can do this; blink must still refuse it.
-        owner.execute("ALTER TABLE blink.blink_models DISABLE TRIGGER blink_models_immutable")
-        owner.execute("UPDATE blink.blink_models SET compiled_lib = compiled_lib || '\\x00'::bytea"
-                      " WHERE id = %s", [model_id])
-        owner.execute("ALTER TABLE blink.blink_models ENABLE TRIGGER blink_models_immutable")
+        owner.execute("ALTER TABLE blink.vetted_models DISABLE TRIGGER vetted_models_append_only")
+        owner.execute("UPDATE blink.vetted_models SET compiled_lib = compiled_lib || '\\x00'::bytea"
+                      " WHERE model_id = %s", [model_id])
+        owner.execute("ALTER TABLE blink.vetted_models ENABLE TRIGGER vetted_models_append_only")
     with users_db.connect(APP_USER) as app:
         with pytest.raises(psycopg.errors.DataCorrupted, match="sha256 mismatch") as info:
             app.execute("SELECT blink_score('user-1')")

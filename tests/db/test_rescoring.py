@@ -194,23 +194,37 @@ def test_unusual_values_score_like_blink_score_and_bad_ones_are_named(scored_db,
                           ).fetchone()[0]
         assert one == pytest.approx(app.execute("SELECT blink_score('odd-1')").fetchone()[0],
                                     abs=1e-12)
-        with pytest.raises(psycopg.errors.InvalidParameterValue,
-                           match='feature "metric_volatility90" in snapshot .* of user .odd-2.'):
-            app.execute("SELECT * FROM blink_score_batch(ARRAY['odd-1', 'odd-2'])")
-    with scored_db.connect() as conn:
+        # A bad snapshot fails only its own user: NULL scores, its snapshot id, a WARNING.
         notices: list[str] = []
+        app.add_notice_handler(lambda d: notices.append(d.message_primary))
+        rows = app.execute("SELECT user_id, probability_default, decision, snapshot_id "
+                           "FROM blink_score_batch(ARRAY['odd-1', 'odd-2'])").fetchall()
+        assert rows[0][1] == pytest.approx(one, abs=1e-12)
+        assert rows[1][0] == "odd-2" and rows[1][1:3] == (None, None) and rows[1][3] > 0
+        assert any('feature "metric_volatility90"' in m and "odd-2" in m for m in notices)
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match='^blink: feature "metric_volatility90" in snapshot'):
+            app.execute("SELECT blink_score('odd-2')")
+    with scored_db.connect() as conn:
+        notices = []
         conn.add_notice_handler(lambda d: notices.append(d.message_primary))
         summary = rescore(conn)
         assert summary["scored"] == len(model_a.population.user_ids) + 1
-        assert summary["invalid_snapshots"] == 2
+        assert summary["invalid_snapshots"] == summary["quarantined"] == 2
         assert any("metric_volatility90" in m and "odd-2" in m for m in notices), notices
         assert any("metric_total_balance" in m and "odd-3" in m for m in notices), notices
         users = {r[0] for r in audits(conn)}
-        assert rescore(conn)["scored"] == 0  # the invalid ones stay pending, unscored
+        quarantined = conn.execute("SELECT user_id, error FROM blink.unscorable_snapshots "
+                                   "ORDER BY user_id").fetchall()
+        again = rescore(conn)  # quarantined rows are not tried again
+        assert (again["scored"], again["invalid_snapshots"]) == (0, 0)
     assert "odd-1" in users and not {"odd-2", "odd-3"} & users
+    assert [u for u, _ in quarantined] == ["odd-2", "odd-3"]
+    assert "metric_volatility90" in quarantined[0][1] and "must be finite" in quarantined[1][1]
     with scored_db.connect(APP_USER) as app:
-        with pytest.raises(psycopg.errors.InvalidParameterValue, match="must be finite"):
-            app.execute("SELECT * FROM blink_score_batch(ARRAY['odd-3'])")
+        row = app.execute("SELECT probability_default FROM blink_score_batch(ARRAY['odd-3'])"
+                          ).fetchone()
+        assert row == (None,)
 
 
 def test_no_champion_is_a_quiet_run_and_only_the_owner_may_rescore(db, model_a):
@@ -239,5 +253,5 @@ def test_summary_is_json_with_exact_counts(scored_db, model_a):
     users = len(model_a.population.user_ids)
     assert summary.pop("seconds") >= 0
     assert summary == {"ran": True, "champion_id": champion, "scored": users,
-                       "shadow_scored": {}, "invalid_snapshots": 0,
+                       "shadow_scored": {}, "invalid_snapshots": 0, "quarantined": 0,
                        "batches": -(-users // 500), "complete": True}

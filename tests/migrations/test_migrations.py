@@ -149,7 +149,8 @@ def test_schema_file_shows_every_table_as_installed(template_db):
     assert current == expected, "db/schema.sql is out of date: run `make schema` and review it"
     assert re.findall(r"^CREATE TABLE blink\.(\w+)", current, re.M) == sorted(
         ["blink_deployments", "blink_models", "blink_promotion_reviews", "blink_shadow_models",
-         "feature_store_snapshots", "reason_codes", "repayment_outcomes", "risk_score_audits"])
+         "feature_store_snapshots", "reason_codes", "repayment_outcomes", "risk_score_audits",
+         "unscorable_snapshots", "vetted_models"])
 
 
 def test_sql_surface_matches_the_expected_file(template_db):

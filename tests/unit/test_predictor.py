@@ -1,5 +1,6 @@
 """The compiled predictor against LightGBM's own predictions, and its safety checks."""
 
+import os
 import struct
 
 import numpy as np
@@ -114,18 +115,46 @@ def test_unloadable_library_falls_back_to_lightgbm_with_a_warning(model_a, tmp_p
 
 
 
-def test_cache_reuses_and_evicts_oldest():
-    loads = []
+class _Model:
+    def __init__(self, model_id, closed):
+        self.model_id, self.closed = model_id, closed
+
+    def close(self):
+        self.closed.append(self.model_id)
+
+
+def test_cache_reuses_evicts_oldest_and_closes_what_it_evicts():
+    loads, closed = [], []
 
     def load(model_id):
         loads.append(model_id)
-        return f"model-{model_id}"
+        return _Model(model_id, closed)
 
     cache = ModelCache(capacity=2)
-    assert cache.get(1, load) == "model-1"
-    assert cache.get(1, load) == "model-1"
+    first = cache.get(1, load)
+    assert cache.get(1, load) is first
     cache.get(2, load)
     cache.get(1, load)  # 1 is now the most recent
     cache.get(3, load)  # evicts 2
     assert 2 not in cache and 1 in cache and 3 in cache
-    assert loads == [1, 2, 3]
+    assert loads == [1, 2, 3] and closed == [2]
+
+
+def _model_mappings() -> set[str]:
+    with open("/proc/self/maps") as maps:
+        return {line.split()[4] for line in maps if "blink-model" in line}  # inodes
+
+
+def test_closing_a_model_unloads_its_library_and_memory_file(model_a):
+    before = set(os.listdir("/proc/self/fd"))
+    mapped = _model_mappings()
+    artifact = model_a.artifact
+    for _ in range(20):
+        compiled = CompiledPredictor(artifact.compiled_lib, artifact.compiled_lib_sha256,
+                                     len(artifact.feature_names))
+        compiled.predict_batch(model_a.population.features[:50])  # TL2cgen's runtime too
+        path = compiled.library_path
+        compiled.close()
+        compiled.close()  # twice is harmless
+    assert set(os.listdir("/proc/self/fd")) <= before
+    assert _model_mappings() <= mapped, path
