@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train bench freeze schema
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train bench freeze schema fuzz
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -24,6 +24,7 @@ help:
 	@echo "make dsn    print the demo cluster's connection string;  make psql  open psql on it"
 	@echo "make stop   stop the demo cluster;  make lint  ruff + mypy + pgspot"
 	@echo "make freeze record new db/incremental files as released;  make schema  regenerate db/schema.sql"
+	@echo "make bench  benchmarks;  make fuzz  the long fuzz run"
 
 deps:
 	@bash devenv/system-deps.sh
@@ -74,6 +75,10 @@ lint: venv
 	$(PY) -m ruff check pyfuncs trainer devenv migrations tests bench
 	$(PY) -m mypy
 	$(PY) -m devenv.pgspot
+
+# The fuzz test of make test, longer: 50,000 generated inputs or 15 minutes.
+fuzz: venv
+	BLINK_FUZZ_CASES=50000 BLINK_FUZZ_SECONDS=900 $(PY) -m pytest -q tests/db/test_fuzz.py
 
 freeze: venv
 	@$(PY) -c "from migrations import layers; print('frozen:', ', '.join(layers.freeze()) or 'nothing new')"
