@@ -1,6 +1,7 @@
 """The benchmark's world: a throwaway cluster, migrated, with users, a trained model and roles.
 
-Everything runs on 127.0.0.1. Scoring runs as ``bench_app`` (granted ``blink_app`` only, like
+Everything runs on 127.0.0.1, over TCP like an application's connections. Scoring runs as
+``bench_app`` (granted ``blink_app`` only, like
 an application); the floor query and the microservice read the feature store as
 ``bench_reader``, which may SELECT the snapshots table and nothing else.
 """
@@ -113,7 +114,7 @@ def prepare(config: BenchConfig, log: Callable[[str], None]) -> Environment:
     timings: dict[str, float] = {}
     workdir = Path(tempfile.mkdtemp(prefix="blink-bench-"))
     log("starting a throwaway PostgreSQL cluster")
-    server = _timed(timings, "cluster_start_s", throwaway_cluster)
+    server = _timed(timings, "cluster_start_s", lambda: throwaway_cluster(tcp=True))
     try:
         url = urlsplit(server.url())
         host, port = url.hostname or "127.0.0.1", int(url.port or 5432)

@@ -1,8 +1,13 @@
 """PostgreSQL clusters for tests (throwaway, testing.postgresql) and the demo (project-local).
 
 Both run the server as the unprivileged server user when we are root, preload pg_cron, and
-give the server a PYTHONPATH holding this venv's site-packages and blink's ``pyfuncs``, so
-PL/Python imports exactly the code in this checkout.
+give the server a PYTHONPATH holding the server venv's site-packages and blink's ``pyfuncs``,
+so PL/Python imports exactly the code in this checkout.
+
+They listen on a Unix socket only, in a directory only the server's OS user can enter
+(mode 0700; root passes anyway): authentication is ``trust``, so no other local user may
+reach the socket, and there is no TCP listener. ``make bench`` asks for TCP on 127.0.0.1
+(``tcp=True``), because its latency figures compare with an HTTP service over TCP.
 """
 
 from __future__ import annotations
@@ -31,16 +36,33 @@ from devenv.paths import (
 INITDB_ARGS = ["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]
 
 
-def server_settings(database: str) -> dict[str, str]:
+def server_settings(database: str, tcp: bool = False) -> dict[str, str]:
     """Server settings every blink cluster gets: pg_cron preloaded and pointed at ``database``."""
     return {
         "shared_preload_libraries": "pg_cron",
         "cron.database_name": database,
         "cron.use_background_workers": "on",
         "max_worker_processes": "16",
-        "listen_addresses": "127.0.0.1",
+        "listen_addresses": "127.0.0.1" if tcp else "",
+        "unix_socket_permissions": "0700",
         "fsync": "off" if database == "test" else "on",
     }
+
+
+def socket_url(socket_dir: str | Path, port: int, database: str, user: str = "postgres") -> str:
+    """A libpq URL for a server reached through its Unix socket directory."""
+    return f"postgresql://{user}@/{database}?host={socket_dir}&port={port}"
+
+
+def with_database(url: str, database: str, user: str | None = None) -> str:
+    """``url`` pointed at another database (and user), whatever its form (TCP or socket)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if user is not None:
+        netloc = f"{user}@{netloc.split('@', 1)[-1]}"
+    return urlunsplit((parts.scheme, netloc, f"/{database}", parts.query, ""))
 
 
 def server_site_packages() -> Path:
@@ -82,14 +104,32 @@ def _write_wrapper(path: Path, binary: str, pythonpath: str) -> str:
     return str(path)
 
 
-def throwaway_cluster(database: str = "test"):
-    """Start a throwaway cluster with testing.postgresql; call ``.stop()`` when done."""
+def throwaway_cluster(database: str = "test", tcp: bool = False):
+    """Start a throwaway cluster with testing.postgresql; call ``.stop()`` when done.
+
+    ``.url()`` is its superuser URL (through the private socket unless ``tcp``).
+    """
     import testing.postgresql
 
     class _Cluster(testing.postgresql.Postgresql):
         def initialize_database(self) -> None:
+            sockets = Path(self.base_dir) / "tmp"
             chown_to_server(Path(self.base_dir))  # initdb runs as the server user
+            sockets.chmod(0o700)  # the socket's gate: only the server's OS user (and root)
             super().initialize_database()
+
+        def dsn(self, **kwargs):  # what testing.postgresql connects with (pg8000)
+            params = super().dsn(**kwargs)
+            if not tcp:
+                params.pop("host")
+                params["unix_sock"] = f"{self.base_dir}/tmp/.s.PGSQL.{params.pop('port')}"
+            return params
+
+        def url(self, **kwargs) -> str:
+            if tcp:
+                return super().url(**kwargs)
+            return socket_url(f"{self.base_dir}/tmp", self.settings["port"],
+                              kwargs.get("database", "test"), kwargs.get("user", "postgres"))
 
         def cleanup(self) -> None:
             super().cleanup()
@@ -100,13 +140,13 @@ def throwaway_cluster(database: str = "test"):
     wrappers = base / "bin"
     wrappers.mkdir()
     pythonpath = server_pythonpath()
-    settings = " ".join(f"-c {k}={v}" for k, v in server_settings(database).items())
+    settings = " ".join(f"-c {k}={v}" for k, v in server_settings(database, tcp).items())
     return _Cluster(
         base_dir=str(base),
         initdb=_write_wrapper(wrappers / "initdb", "initdb", pythonpath),
         postgres=_write_wrapper(wrappers / "postgres", "postgres", pythonpath),
         initdb_args=" ".join(INITDB_ARGS),
-        postgres_args=f"-h 127.0.0.1 -F {settings}",
+        postgres_args=f"-F {settings}",
     )
 
 
@@ -126,7 +166,7 @@ class LocalCluster:
         return int((self.root / "port").read_text())
 
     def dsn(self, user: str = "postgres", database: str | None = None) -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{database or self.database}"
+        return socket_url(self.sockets, self.port, database or self.database, user)
 
     def _run(self, argv: list[str], server_env: bool = False,
              **kwargs) -> subprocess.CompletedProcess:
@@ -145,6 +185,7 @@ class LocalCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         self.sockets.mkdir(exist_ok=True)
+        self.sockets.chmod(0o700)  # with chown below: only the server's OS user gets in
         (self.root / "port").write_text(str(_pick_port(self.root)))
         chown_to_server(self.root)
         self._run([str(PG_BIN / "initdb"), "-D", str(self.data), *INITDB_ARGS],
@@ -159,9 +200,12 @@ class LocalCluster:
         if not (self.data / "PG_VERSION").exists():
             self._initialize()
         if not self.is_running():
+            self.sockets.chmod(0o700)  # also for clusters made before this rule
+            # Settings of clusters made before the socket-only rule are overridden here.
             self._run([str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(self.data),
-                       "-l", str(self.log)], server_env=True, check=True,
-                      stdout=subprocess.DEVNULL)
+                       "-l", str(self.log), "-o",
+                       "-c listen_addresses= -c unix_socket_permissions=0700"],
+                      server_env=True, check=True, stdout=subprocess.DEVNULL)
         self._ensure_database()
 
     def _ensure_database(self) -> None:

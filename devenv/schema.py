@@ -21,13 +21,13 @@ def fresh_install() -> dict:
     import psycopg
 
     from devenv import catalog, migrate
-    from devenv.cluster import throwaway_cluster
+    from devenv.cluster import throwaway_cluster, with_database
 
     server = throwaway_cluster()
     try:
         with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE blink_schema")
-        dsn = server.url().rsplit("/", 1)[0] + "/blink_schema"
+        dsn = with_database(server.url(), "blink_schema")
         migrate.upgrade(dsn)
         with psycopg.connect(dsn) as conn:
             return {SCHEMA_FILE: catalog.table_definitions(conn),

@@ -15,7 +15,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from devenv import migrate
-from devenv.cluster import throwaway_cluster
+from devenv.cluster import throwaway_cluster, with_database
 from trainer import registry
 from trainer.artifacts import ModelArtifact
 
@@ -29,12 +29,11 @@ _db_counter = itertools.count()
 class Database:
     """One database of the throwaway cluster."""
 
-    cluster_url: str  # postgresql://postgres@127.0.0.1:port/test
+    cluster_url: str  # the superuser's URL (through the cluster's private socket)
     name: str
 
     def dsn(self, user: str = "postgres") -> str:
-        base = self.cluster_url.rsplit("/", 1)[0].replace("postgres@", f"{user}@", 1)
-        return f"{base}/{self.name}"
+        return with_database(self.cluster_url, self.name, user)
 
     def connect(self, user: str = "postgres", autocommit: bool = True) -> psycopg.Connection:
         return psycopg.connect(self.dsn(user), autocommit=autocommit)

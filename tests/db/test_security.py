@@ -211,8 +211,9 @@ def test_explain_uses_one_champion_per_statement_and_works_read_only(scored_db, 
             CREATE FUNCTION public.promote_midway(n bigint, model bigint) RETURNS bigint
             LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN
                 IF n = 2 THEN PERFORM blink.dblink_exec(format(
-                    'host=127.0.0.1 port=%s dbname=%s user=postgres',
-                    current_setting('port'), current_database()),
+                    'host=%s port=%s dbname=%s user=postgres',
+                    current_setting('unix_socket_directories'), current_setting('port'),
+                    current_database()),
                     format('DO $x$ BEGIN PERFORM blink_promote(%s); END $x$', model));
                 END IF;
                 RETURN n; END $$""")
