@@ -241,6 +241,14 @@ def _option(name: str) -> str | None:
     return value if value is not None else context.config.attributes.get(name)
 
 
+def steps(revision: str) -> tuple[Any, Any]:
+    """A revision's ``upgrade`` and ``downgrade``: run its pair of incremental files.
+
+    Each file of migrations/versions/ is ``upgrade, downgrade = layers.steps(revision)``.
+    """
+    return (lambda: upgrade_step(revision)), (lambda: downgrade_step(revision))
+
+
 def upgrade_step(revision: str) -> None:
     say(f"{revision}: applying db/incremental/{revision}.sql")
     _connection().execute(step_sql(revision))

@@ -12,11 +12,4 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
-
-
-def upgrade() -> None:
-    layers.upgrade_step(revision)
-
-
-def downgrade() -> None:
-    layers.downgrade_step(revision)
+upgrade, downgrade = layers.steps(revision)

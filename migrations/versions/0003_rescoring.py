@@ -13,13 +13,6 @@ from migrations import layers
 
 revision = "0003_rescoring"
 down_revision = "0002_trainer"
-branch_labels = None
-depends_on = None
+branch_labels = depends_on = None
 
-
-def upgrade() -> None:
-    layers.upgrade_step(revision)
-
-
-def downgrade() -> None:
-    layers.downgrade_step(revision)
+upgrade, downgrade = layers.steps(revision)
