@@ -98,9 +98,12 @@ def _vet_cached(model_text: str, feature_names: list[str], cache_dir: str,
                 what: str) -> dict[str, Any]:
     """The worker's verdict for this text, from the cache or from a fresh child process."""
     import sys
+    from importlib import metadata
 
-    key = sha256_hex(json.dumps([model_text, feature_names, _platform_tag(),
-                                 sys.version]).encode("utf-8"))
+    # Same text, same toolchain, same verdict: a new LightGBM or TL2cgen vets again.
+    toolchain = [metadata.version(n) for n in ("lightgbm", "treelite", "tl2cgen", "numpy")]
+    key = sha256_hex(json.dumps([model_text, feature_names, _platform_tag(), sys.version,
+                                 toolchain]).encode("utf-8"))
     library_file = os.path.join(cache_dir, f"{key}.so")
     verdict_file = os.path.join(cache_dir, f"{key}.json")
     if os.path.exists(verdict_file) and os.path.exists(library_file):
