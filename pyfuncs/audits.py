@@ -30,14 +30,20 @@ def write(plpy: Any, GD: dict, model_id: int, snapshot_ids: list[int], scores: B
     return (int(row["written"]), row["scored_at"]) if row else (0, None)
 
 
+def score_and_explain(model: LoadedModel, matrix: Any,
+                      table: reasons.ReasonTable) -> tuple[BatchScores, list[str]]:
+    """An audit's contents for each row: scores, decisions, bands and the reasons as JSON."""
+    reason_json = reasons.to_json(reasons.explain_matrix(
+        model.booster, matrix, model.feature_names, table))
+    return model.score_batch(matrix), reason_json
+
+
 def audit_batch(plpy: Any, GD: dict, model: LoadedModel, batch: SnapshotBatch,
                 table: reasons.ReasonTable, source: str) -> int:
     """Score and explain ``batch`` with ``model`` and insert its audits; returns rows written."""
     if not batch.ids:
         return 0
-    scores = model.score_batch(batch.matrix)
-    reason_json = reasons.to_json(reasons.explain_matrix(
-        model.booster, batch.matrix, model.feature_names, table))
+    scores, reason_json = score_and_explain(model, batch.matrix, table)
     written, _ = write(plpy, GD, model.id, batch.ids, scores, reason_json, source)
     return written
 

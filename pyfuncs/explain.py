@@ -37,9 +37,7 @@ def explain_user(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
                                  where=snapshot_place(snapshot_id, user_id))
         matrix = np.array([values], dtype=np.float64)
         table = reasons.ReasonTable.from_rows(json.loads(row["reason_codes"] or "[]"))
-        scores = champion.score_batch(matrix)
-        reason_json = reasons.to_json(reasons.explain_matrix(
-            champion.booster, matrix, champion.feature_names, table))
+        scores, reason_json = audits.score_and_explain(champion, matrix, table)
         scored_at = (audits.write_on_demand(plpy, GD, champion.id, snapshot_id, scores,
                                             reason_json)
                      if now["writable"] else None)  # read-only: answer without storing
