@@ -66,7 +66,7 @@ stop:
 	@$(SYSTEM_PYTHON) -m devenv.demo --stop
 
 train: venv
-	$(PY) -m trainer $(ARGS)
+	$(VENV)/bin/blink $(ARGS)
 
 bench: venv
 	$(PY) -m bench $(if $(QUICK),--quick)

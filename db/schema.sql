@@ -40,9 +40,11 @@ CREATE TABLE blink.blink_models (
     treelite_model bytea,  -- The Treelite model (treelite.Model.serialize_bytes) the compiled library was generated from.
     treelite_model_sha256 text,
     report_html text,  -- The model report (self-contained HTML with embedded plots), as written next to the artifacts.
+    feature_categories jsonb,  -- Categorical features: {"feature": [category, ...]} (strings or booleans). A value's code is its position in the list; a value not in the list scores as missing, as in LightGBM. Numeric features are absent; NULL when every feature is numeric.
     CONSTRAINT blink_models_pkey PRIMARY KEY (id),
     CONSTRAINT blink_models_compiled_lib_sha256_check CHECK ((compiled_lib_sha256 ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT blink_models_decision_threshold_check CHECK (((decision_threshold > (0)::double precision) AND (decision_threshold < (1)::double precision))),
+    CONSTRAINT blink_models_feature_categories_check CHECK ((jsonb_typeof(feature_categories) = 'object'::text)),
     CONSTRAINT blink_models_feature_names_check CHECK ((cardinality(feature_names) > 0)),
     CONSTRAINT blink_models_library_versions_check CHECK ((jsonb_typeof(library_versions) = 'object'::text)),
     CONSTRAINT blink_models_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
@@ -57,7 +59,7 @@ CREATE TABLE blink.blink_models (
 CREATE TRIGGER blink_models_check BEFORE INSERT ON blink.blink_models FOR EACH ROW EXECUTE FUNCTION blink.check_model_row();
 CREATE TRIGGER blink_models_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.blink_models FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 GRANT SELECT ON blink.blink_models TO blink_trainer;
-GRANT INSERT (version, feature_names, model_text, compiled_lib, compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params, library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html) ON blink.blink_models TO blink_trainer;
+GRANT INSERT (version, feature_names, model_text, compiled_lib, compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params, library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html, feature_categories) ON blink.blink_models TO blink_trainer;
 
 -- Append-only: each champion/challenger comparison on the same out-of-time window and its decision (promoted, refused, or evaluated without --deploy) with the reason.
 CREATE TABLE blink.blink_promotion_reviews (
@@ -122,9 +124,12 @@ CREATE TABLE blink.reason_codes (
     code text NOT NULL,
     reason_text text NOT NULL,
     missing_reason_text text,  -- Used instead of reason_text when the feature was missing from the snapshot (NULL: reason_text).
-    CONSTRAINT reason_codes_pkey PRIMARY KEY (feature_name),
+    category text,  -- For a categorical feature: the category this text is for (true/false for booleans); NULL: every value of the feature.
+    CONSTRAINT reason_codes_category_check CHECK ((category <> ''::text)),
     CONSTRAINT reason_codes_code_check CHECK ((code <> ''::text)),
     CONSTRAINT reason_codes_code_key UNIQUE (code),
+    CONSTRAINT reason_codes_default_any_category CHECK (((feature_name <> '*'::text) OR (category IS NULL))),
+    CONSTRAINT reason_codes_feature_category_key UNIQUE NULLS NOT DISTINCT (feature_name, category),
     CONSTRAINT reason_codes_feature_name_check CHECK ((feature_name <> ''::text)),
     CONSTRAINT reason_codes_missing_reason_text_check CHECK ((missing_reason_text <> ''::text)),
     CONSTRAINT reason_codes_reason_text_check CHECK ((reason_text <> ''::text))

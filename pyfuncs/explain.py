@@ -6,6 +6,7 @@ import json
 
 from pyfuncs import audits, model, queries, reasons
 from pyfuncs._typing import Any
+from pyfuncs.reasons import category_key
 from pyfuncs.score import document_vector, snapshot_place
 
 
@@ -52,7 +53,9 @@ def explain_user(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
             "reason_code": r["code"],
             "reason_text": r["reason"],
             "feature_name": r["feature"],
-            "feature_value": r["value"],
+            # A number in feature_value; a category (as given) in feature_category.
+            "feature_value": r["value"] if _is_number(r["value"]) else None,
+            "feature_category": category_key(r["value"]),
             "shap_value": r["shap"],
             "probability_default": audit["probability_default"],
             "decision": audit["decision"],
@@ -63,3 +66,7 @@ def explain_user(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
         }
         for r in json.loads(audit["reasons"])
     ]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -101,37 +101,110 @@ def feature_value(name: str, value: Any, where: str) -> float:
     return number
 
 
-def to_vector(
-    doc: Mapping[str, Any],
-    feature_names: Sequence[str],
-    *,
-    allow_unknown: bool,
-    where: str,
-) -> list[float]:
-    """Order ``doc``'s values as ``feature_names``; absent features are missing (NaN).
+class FeatureSpec:
+    """A model's inputs: its feature names in order and, per categorical feature, its categories.
 
-    ``allow_unknown`` is true for stored snapshots (a feature store may carry more features
-    than one model uses) and false for ad-hoc documents, where an unknown name is most
-    likely a typo that would silently score as missing.
+    A categorical value's code is its position in the feature's category list, as LightGBM
+    stores it (``pandas_categorical`` in the model text) and as the model was trained. This
+    class is the only place a feature document becomes a model row, for scoring and training.
     """
-    if not allow_unknown:
-        known = set(feature_names)
-        unknown = sorted(k for k in doc if k not in known)
+
+    __slots__ = ("names", "categories", "_codes", "_kinds")
+
+    def __init__(self, names: Sequence[str],
+                 categories: Mapping[str, Sequence[str | bool]] | None = None) -> None:
+        self.names = list(names)
+        self.categories = {n: list(c) for n, c in (categories or {}).items()}
+        unknown = sorted(set(self.categories) - set(self.names))
         if unknown:
-            raise FeatureError(
-                f'unknown feature "{unknown[0]}" {where}'
-                + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
-                hint="The champion model uses: " + ", ".join(feature_names),
-            )
-    vector = []
-    for name in feature_names:
-        value = doc.get(name)
-        # Fast path for the common case, a finite float (x - x is NaN for NaN and infinities).
-        if type(value) is float and value - value == 0.0:
-            vector.append(value)
-        else:
-            vector.append(feature_value(name, value, where))
-    return vector
+            raise FeatureError(f"categories given for unknown feature(s) {', '.join(unknown)}")
+        self._codes: list[dict[Any, int] | None] = []
+        for name in self.names:
+            cats = self.categories.get(name)
+            if cats is None:
+                self._codes.append(None)
+                continue
+            if not cats or not all(isinstance(c, str | bool) for c in cats):
+                raise FeatureError(f'categories of feature "{name}" must be a non-empty list of '
+                                   f"strings or booleans, got {_preview(cats)}")
+            # Keyed by (type, value): the string "true" and the boolean true are different.
+            codes = {(type(c), c): i for i, c in enumerate(cats)}
+            if len(codes) != len(cats):
+                raise FeatureError(f'categories of feature "{name}" must be distinct')
+            self._codes.append(codes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, names: Sequence[str], categories: str | Mapping | None) -> FeatureSpec:
+        """From a model row: ``feature_names`` and ``feature_categories`` (JSON text or dict)."""
+        if isinstance(categories, str):
+            categories = json.loads(categories)
+        return cls(names, categories)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, FeatureSpec) and self.names == other.names
+                and self.categories == other.categories)
+
+    def __repr__(self) -> str:
+        return f"FeatureSpec({self.names!r}, categories={self.categories!r})"
+
+    def is_categorical(self, j: int) -> bool:
+        return self._codes[j] is not None
+
+    def vector(self, doc: Mapping[str, Any], *, allow_unknown: bool, where: str) -> list[float]:
+        """Order ``doc``'s values as ``names``; absent features are missing (NaN).
+
+        ``allow_unknown`` is true for stored snapshots (a feature store may carry more
+        features than one model uses) and false for ad-hoc documents, where an unknown name
+        is most likely a typo that would silently score as missing.
+        """
+        if not allow_unknown:
+            known = set(self.names)
+            unknown = sorted(k for k in doc if k not in known)
+            if unknown:
+                raise FeatureError(
+                    f'unknown feature "{unknown[0]}" {where}'
+                    + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                    hint="The champion model uses: " + ", ".join(self.names),
+                )
+        vector = []
+        for name, codes in zip(self.names, self._codes, strict=True):
+            value = doc.get(name)
+            # Fast path for the common case, a finite float (x - x is NaN for NaN and infinities).
+            if codes is None:
+                if type(value) is float and value - value == 0.0:
+                    vector.append(value)
+                else:
+                    vector.append(feature_value(name, value, where))
+            elif value is None:
+                vector.append(MISSING)
+            elif isinstance(value, str | bool):
+                code = codes.get((type(value), value))
+                vector.append(MISSING if code is None else float(code))
+            else:
+                raise FeatureError(
+                    f'feature "{name}" {where} is categorical: it must be a string, a boolean '
+                    f"or null, got {_json_type(value)} {_preview(value)}")
+        return vector
+
+    def display_value(self, j: int, value: float) -> Any:
+        """Feature ``j``'s model input as the user gave it: the category, a number or None."""
+        if value != value:
+            return None
+        categories = self.categories.get(self.names[j])
+        return value if categories is None else categories[int(value)]
+
+    def category_keys(self, j: int) -> dict[str, int]:
+        """Feature ``j``'s codes keyed by type initial + text ("s" + string, "b" + true/false).
+
+        The form the batch SQL looks codes up in (pyfuncs.queries), one jsonb object per
+        feature: ``left(jsonb_typeof(v), 1) || (doc ->> name)``.
+        """
+        codes = self._codes[j] or {}
+        return {("b" + ("true" if v else "false")) if t is bool else "s" + v: code
+                for (t, v), code in codes.items()}
 
 
 def _preview(value: Any) -> str:

@@ -20,6 +20,7 @@ from pyfuncs.errors import (
     NotVettedError,
     UnknownModelError,
 )
+from pyfuncs.features import FeatureSpec
 from pyfuncs.predictor import BoosterPredictor, CompiledPredictor
 
 CACHE_KEY = "blink.models"
@@ -44,15 +45,15 @@ class LoadedModel:
     session's first call inside the server.
     """
 
-    __slots__ = ("id", "version", "feature_names", "policy", "compiled", "fetch_model_text",
+    __slots__ = ("id", "version", "spec", "policy", "compiled", "fetch_model_text",
                  "_booster")
 
-    def __init__(self, id: int, version: str, feature_names: list[str], policy: DecisionPolicy,
+    def __init__(self, id: int, version: str, spec: FeatureSpec, policy: DecisionPolicy,
                  compiled: CompiledPredictor | None,
                  fetch_model_text: Callable[[], str]) -> None:
         self.id = id
         self.version = version
-        self.feature_names = feature_names
+        self.spec = spec  # feature names and categories: how a document becomes a row
         self.policy = policy
         self.compiled = compiled
         self.fetch_model_text = fetch_model_text
@@ -60,6 +61,10 @@ class LoadedModel:
 
     def __repr__(self) -> str:
         return f"LoadedModel(id={self.id}, version={self.version!r}, engine={self.engine})"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.spec.names
 
     @property
     def booster(self) -> BoosterPredictor:
@@ -115,12 +120,12 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     replaced by the fallback: the row itself is suspect). A library that merely cannot be
     loaded here (another architecture or libc) falls back to LightGBM with a warning.
     """
-    feature_names = list(row["feature_names"])
+    spec = FeatureSpec.from_json(row["feature_names"], row.get("feature_categories"))
     policy = DecisionPolicy.from_model(row["decision_threshold"], json.loads(row["risk_bands"]))
     compiled: CompiledPredictor | None
     try:
         compiled = CompiledPredictor(
-            bytes(row["compiled_lib"]), row["compiled_lib_sha256"], len(feature_names)
+            bytes(row["compiled_lib"]), row["compiled_lib_sha256"], len(spec)
         )
     except ArtifactIntegrityError as exc:
         raise ArtifactIntegrityError(f"model {row['id']} ({row['version']}): {exc}") from None
@@ -134,7 +139,7 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     return LoadedModel(
         id=int(row["id"]),
         version=row["version"],
-        feature_names=feature_names,
+        spec=spec,
         policy=policy,
         compiled=compiled,
         fetch_model_text=fetch_model_text,

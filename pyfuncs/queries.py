@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from pyfuncs._typing import TYPE_CHECKING, Any
 
-from pyfuncs._typing import Any
+if TYPE_CHECKING:
+    from pyfuncs.features import FeatureSpec
 
 _QUERIES: dict[str, tuple[str, list[str]]] = {
     # The champion and the user's latest snapshot in one round trip (blink_decide).
@@ -23,7 +24,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
     # A model as blink runs it: the library is the one the server built (vetted_models).
     "model": (
         """
-        SELECT m.id, m.version, m.feature_names, v.compiled_lib, v.compiled_lib_sha256,
+        SELECT m.id, m.version, m.feature_names, m.feature_categories::text AS feature_categories,
+               v.compiled_lib, v.compiled_lib_sha256,
                m.decision_threshold, m.risk_bands::text AS risk_bands,
                v.model_id IS NOT NULL AS vetted
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
@@ -33,7 +35,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
     ),
     "vetted": ("SELECT model_id FROM blink.vetted_models WHERE model_id = $1", ["bigint"]),
     "model_to_vet": (
-        "SELECT version, feature_names, model_text FROM blink.blink_models WHERE id = $1",
+        "SELECT version, feature_names, feature_categories::text AS feature_categories,"
+        " model_text FROM blink.blink_models WHERE id = $1",
         ["bigint"],
     ),
     "data_directory": ("SELECT current_setting('data_directory') AS path", []),
@@ -83,7 +86,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         [],
     ),
     "reason_codes": (
-        "SELECT feature_name, code, reason_text, missing_reason_text FROM blink.reason_codes",
+        "SELECT feature_name, code, reason_text, missing_reason_text, category"
+        " FROM blink.reason_codes",
         [],
     ),
     # Snapshots a run could not score, once per (snapshot, model).
@@ -147,7 +151,7 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                a.scored_at,
                CASE WHEN a.id IS NULL AND s.id IS NOT NULL THEN (
                    SELECT json_agg(r)::text FROM (SELECT feature_name, code, reason_text,
-                       missing_reason_text FROM blink.reason_codes) r
+                       missing_reason_text, category FROM blink.reason_codes) r
                ) END AS reason_codes
         FROM (SELECT $2::bigint AS model_id) c
         LEFT JOIN LATERAL blink.latest_snapshot($1) s ON true
@@ -206,19 +210,29 @@ def sql_literal(text: str) -> str:
     return "E'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def value_exprs(feature_names: Sequence[str], document: str, *,
-                safe: bool) -> tuple[list[str], str]:
+def value_exprs(spec: FeatureSpec, document: str, *, safe: bool) -> tuple[list[str], str]:
     """SQL for each feature's float8 value (NULL when missing) and the row's "needs Python" flag.
 
     ``safe=False`` casts numbers straight to float8 (fast; a number beyond float8's range
     makes the query fail, and the caller retries with ``safe=True``, which never fails).
-    The flag is true when a value is neither a number nor null (or, when safe, when SQL
-    could not convert it): such rows are converted by pyfuncs.features, like blink_score.
+    A categorical feature's code is looked up in a jsonb object of its categories
+    (``FeatureSpec.category_keys``); an unseen category is NULL, missing, as in Python.
+    The flag is true when a value is of a type the feature does not take (or, when safe,
+    when SQL could not convert a number): such rows are converted by pyfuncs.features,
+    like blink_score, which gives the error.
     """
+    import json
+
     values, checks = [], []
-    for name in feature_names:
-        v = f"({document} -> {sql_literal(name)})"
-        if safe:
+    for j, name in enumerate(spec.names):
+        key = sql_literal(name)
+        v = f"({document} -> {key})"
+        if spec.is_categorical(j):
+            codes = sql_literal(json.dumps(spec.category_keys(j), sort_keys=True))
+            values.append(f"(({codes}::jsonb -> (left(jsonb_typeof({v}), 1)"
+                          f" || ({document} ->> {key})))::float8)")
+            checks.append(f"coalesce(jsonb_typeof({v}) IN ('string', 'boolean', 'null'), true)")
+        elif safe:
             values.append(f"blink.feature_number({v})")
             checks.append(f"(blink.feature_number({v}) IS NOT NULL OR {v} IS NULL"
                           f" OR jsonb_typeof({v}) = 'null')")
@@ -228,20 +242,19 @@ def value_exprs(feature_names: Sequence[str], document: str, *,
     return values, "NOT (" + " AND ".join(checks) + ")"
 
 
-def packed_values_sql(feature_names: Sequence[str], document: str, *,
-                      safe: bool) -> tuple[str, str]:
+def packed_values_sql(spec: FeatureSpec, document: str, *, safe: bool) -> tuple[str, str]:
     """The row's feature vector as packed big-endian float8s (bytea), missing as NaN.
 
     ``string_agg`` of these is the batch matrix in one bytea: PL/Python converts a float8[]
     element by element into Python floats, which costs more than the query itself.
     """
-    values, flagged = value_exprs(feature_names, document, safe=safe)
+    values, flagged = value_exprs(spec, document, safe=safe)
     return " || ".join(f"float8send(coalesce({v}, 'NaN'::float8))" for v in values), flagged
 
 
-def snapshots_by_id_sql(feature_names: Sequence[str], *, safe: bool) -> str:
+def snapshots_by_id_sql(spec: FeatureSpec, *, safe: bool) -> str:
     """Snapshots $1 (bigint[]) as packed rows, ascending id (snapshots.unpack_rows); flagged ids."""
-    packed, flagged = packed_values_sql(feature_names, "s.features", safe=safe)
+    packed, flagged = packed_values_sql(spec, "s.features", safe=safe)
     return f"""
         SELECT string_agg(int8send(s.id) || {packed}, ''::bytea ORDER BY s.id) AS packed,
                array_agg(s.id) FILTER (WHERE {flagged}) AS bad
@@ -249,13 +262,13 @@ def snapshots_by_id_sql(feature_names: Sequence[str], *, safe: bool) -> str:
     """
 
 
-def latest_snapshots_sql(feature_names: Sequence[str], *, safe: bool) -> str:
+def latest_snapshots_sql(spec: FeatureSpec, *, safe: bool) -> str:
     """Latest snapshot of each user of $1 (text[]) as packed rows in input order, flagged ids.
 
     One aggregate, so one sort; a user without a snapshot is a row of id -1 and NaNs.
     """
-    packed, flagged = packed_values_sql(feature_names, "s.features", safe=safe)
-    missing = " || ".join(["float8send('NaN'::float8)"] * len(feature_names))
+    packed, flagged = packed_values_sql(spec, "s.features", safe=safe)
+    missing = " || ".join(["float8send('NaN'::float8)"] * len(spec))
     return f"""
         SELECT string_agg(
                    CASE WHEN s.id IS NULL

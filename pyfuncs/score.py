@@ -13,8 +13,8 @@ def document_vector(champion: model.LoadedModel, document: str, *, stored: bool,
     A stored snapshot may carry features the model does not use; an ad-hoc document may
     not (an unknown name is most likely a typo that would silently score as missing).
     """
-    return features.to_vector(features.parse_document(document), champion.feature_names,
-                              allow_unknown=stored, where=where)
+    return champion.spec.vector(features.parse_document(document), allow_unknown=stored,
+                                where=where)
 
 
 def score_document(champion: model.LoadedModel, document: str, *, stored: bool,

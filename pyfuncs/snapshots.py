@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pyfuncs import features, queries
 from pyfuncs._typing import Any
 from pyfuncs.errors import FeatureError
+from pyfuncs.features import FeatureSpec
 
 
 class SnapshotBatch:
@@ -59,7 +60,7 @@ def unpack_rows(data: bytes | None, num_features: int, *,
     return rows["id"].astype(np.int64), epochs, matrix
 
 
-def values_query(plpy: Any, GD: dict, kind: str, feature_names: Sequence[str],
+def values_query(plpy: Any, GD: dict, kind: str, spec: FeatureSpec,
                  arg: list[Any]) -> dict[str, Any]:
     """Run the batch values query (``kind`` "ids" or "users") for this feature list.
 
@@ -69,14 +70,14 @@ def values_query(plpy: Any, GD: dict, kind: str, feature_names: Sequence[str],
     plans = GD.setdefault("blink.value_plans", {})
 
     def plan(safe: bool) -> Any:
-        key = (kind, safe, tuple(feature_names))
+        key = (kind, safe, tuple(spec.names), repr(spec.categories))
         if key not in plans:
             if kind == "ids":
                 plans[key] = plpy.prepare(
-                    queries.snapshots_by_id_sql(feature_names, safe=safe), ["bigint[]"])
+                    queries.snapshots_by_id_sql(spec, safe=safe), ["bigint[]"])
             else:
                 plans[key] = plpy.prepare(
-                    queries.latest_snapshots_sql(feature_names, safe=safe), ["text[]"])
+                    queries.latest_snapshots_sql(spec, safe=safe), ["text[]"])
         return plans[key]
 
     try:
@@ -90,7 +91,7 @@ def values_query(plpy: Any, GD: dict, kind: str, feature_names: Sequence[str],
 
 def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
                     flagged: list[int] | None,
-                    feature_names: Sequence[str]) -> tuple[Any, list[Unscorable]]:
+                    spec: FeatureSpec) -> tuple[Any, list[Unscorable]]:
     """Convert the rows SQL flagged in Python; returns (rows to keep, the rows dropped)."""
     import numpy as np
 
@@ -104,8 +105,8 @@ def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
     for doc in queries.run(plpy, GD, "snapshot_documents", sorted(set(flagged))):
         where = f"in snapshot {doc['id']} of user {doc['user_id']!r}"
         try:
-            vector = features.to_vector(features.parse_document(doc["features"]),
-                                        feature_names, allow_unknown=True, where=where)
+            vector = spec.vector(features.parse_document(doc["features"]), allow_unknown=True,
+                                 where=where)
         except FeatureError as exc:
             keep[positions[doc["id"]]] = False
             invalid.append(Unscorable(int(doc["id"]), doc["user_id"], str(exc)))
@@ -115,12 +116,12 @@ def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
 
 
 def by_id(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
-          feature_names: Sequence[str]) -> SnapshotBatch:
+          spec: FeatureSpec) -> SnapshotBatch:
     """The snapshots ``snapshot_ids`` (ascending), ready to score; invalid ones left out."""
-    row = values_query(plpy, GD, "ids", feature_names, list(snapshot_ids))
-    id_array, _, matrix = unpack_rows(row["packed"], len(feature_names), with_epoch=False)
+    row = values_query(plpy, GD, "ids", spec, list(snapshot_ids))
+    id_array, _, matrix = unpack_rows(row["packed"], len(spec), with_epoch=False)
     ids: list[int] = id_array.tolist()
-    keep, invalid = convert_flagged(plpy, GD, ids, matrix, row["bad"], feature_names)
+    keep, invalid = convert_flagged(plpy, GD, ids, matrix, row["bad"], spec)
     if invalid:
         ids = [sid for sid, k in zip(ids, keep, strict=True) if k]
         matrix = matrix[keep]
@@ -128,14 +129,14 @@ def by_id(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
 
 
 def latest_of_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],
-                    feature_names: Sequence[str]) -> tuple[Any, Any, Any, Any, list[Unscorable]]:
+                    spec: FeatureSpec) -> tuple[Any, Any, Any, Any, list[Unscorable]]:
     """Each user's latest snapshot in input order: (ids, epochs, matrix, scorable, invalid).
 
     A user without a snapshot has id -1 and a row of NaNs; ``scorable`` is False for the
     rows whose snapshot cannot be scored (listed in ``invalid``).
     """
-    row = values_query(plpy, GD, "users", feature_names, list(user_ids))
-    ids, epochs, matrix = unpack_rows(row["packed"], len(feature_names), with_epoch=True)
+    row = values_query(plpy, GD, "users", spec, list(user_ids))
+    ids, epochs, matrix = unpack_rows(row["packed"], len(spec), with_epoch=True)
     scorable, invalid = convert_flagged(plpy, GD, ids.tolist(), matrix, row["bad"],
-                                        feature_names)
+                                        spec)
     return ids, epochs, matrix, scorable, invalid

@@ -45,6 +45,13 @@ def check_new_model(row: dict[str, Any]) -> bool:
         raise InvalidArgumentError(f"feature_names must be non-empty names, got {names!r}")
     if len(set(names)) != len(names):
         raise InvalidArgumentError(f"feature_names must be distinct, got {names!r}")
+    from pyfuncs.errors import FeatureError
+    from pyfuncs.features import FeatureSpec
+
+    try:
+        FeatureSpec.from_json(names, row.get("feature_categories"))
+    except FeatureError as exc:
+        raise InvalidArgumentError(f"feature_categories: {exc}") from None
     changed = row["risk_bands"] is None
     if changed:
         row["risk_bands"] = json.dumps(DEFAULT_RISK_BANDS)
@@ -78,7 +85,8 @@ def vet_model(plpy: Any, GD: dict, model_id: int) -> dict[str, Any]:
         raise UnknownModelError(f"no model with id {model_id} in blink.blink_models")
     data_dir = queries.one(plpy, GD, "data_directory")["path"]  # type: ignore[index]
     names = list(row["feature_names"])
-    result = _vet_cached(row["model_text"], names, os.path.join(data_dir, CACHE_DIR),
+    categories = json.loads(row["feature_categories"] or "{}")
+    result = _vet_cached(row["model_text"], names, categories, os.path.join(data_dir, CACHE_DIR),
                          f"model {model_id} ({row['version']})")
     queries.run(plpy, GD, "insert_vetted", model_id, result["library"],
                 sha256_hex(result["library"]), _platform_tag(),
@@ -94,16 +102,16 @@ def _platform_tag() -> str:
     return f"{platform.machine()}-{platform.system().lower()}-{libc}{version}"
 
 
-def _vet_cached(model_text: str, feature_names: list[str], cache_dir: str,
-                what: str) -> dict[str, Any]:
+def _vet_cached(model_text: str, feature_names: list[str], categories: dict[str, list],
+                cache_dir: str, what: str) -> dict[str, Any]:
     """The worker's verdict for this text, from the cache or from a fresh child process."""
     import sys
     from importlib import metadata
 
     # Same text, same toolchain, same verdict: a new LightGBM or TL2cgen vets again.
     toolchain = [metadata.version(n) for n in ("lightgbm", "treelite", "tl2cgen", "numpy")]
-    key = sha256_hex(json.dumps([model_text, feature_names, _platform_tag(), sys.version,
-                                 toolchain]).encode("utf-8"))
+    key = sha256_hex(json.dumps([model_text, feature_names, categories, _platform_tag(),
+                                 sys.version, toolchain], sort_keys=True).encode("utf-8"))
     library_file = os.path.join(cache_dir, f"{key}.so")
     verdict_file = os.path.join(cache_dir, f"{key}.json")
     if os.path.exists(verdict_file) and os.path.exists(library_file):
@@ -116,7 +124,7 @@ def _vet_cached(model_text: str, feature_names: list[str], cache_dir: str,
 
     with tempfile.TemporaryDirectory(prefix="blink-vet-") as work:
         library_path = os.path.join(work, "model.so")
-        verdict = _run_worker(model_text, feature_names, library_path, what)
+        verdict = _run_worker(model_text, feature_names, categories, library_path, what)
         with open(library_path, "rb") as handle:
             library = handle.read()
     # Library first, verdict last: a verdict file means both are complete.
@@ -128,13 +136,13 @@ def _vet_cached(model_text: str, feature_names: list[str], cache_dir: str,
     return {**verdict, "library": library, "cached": False}
 
 
-def _run_worker(model_text: str, feature_names: list[str], library_path: str,
-                what: str) -> dict[str, Any]:
+def _run_worker(model_text: str, feature_names: list[str], categories: dict[str, list],
+                library_path: str, what: str) -> dict[str, Any]:
     import subprocess
     import sys
 
     request = json.dumps({"model_text": model_text, "feature_names": feature_names,
-                          "library_path": library_path})
+                          "feature_categories": categories, "library_path": library_path})
     try:
         done = subprocess.run([sys.executable, "-m", "pyfuncs.vet_worker"], input=request,
                               capture_output=True, text=True, timeout=VET_TIMEOUT_SECONDS,

@@ -2,13 +2,16 @@
 
 pyfuncs.vet runs this as a child of the database backend, so nothing a model row holds can
 crash or take over the backend: a parser abort, a compiler failure or a hang ends here. It
-reads ``{"model_text", "feature_names", "library_path"}`` (JSON) on stdin and
+reads ``{"model_text", "feature_names", "feature_categories", "library_path"}`` (JSON) on
+stdin and
 
 1. parses the model text with LightGBM and checks it is a binary classifier over exactly the
-   row's feature names, in order;
+   row's feature names, in order, whose categorical features and categories are exactly the
+   row's ``feature_categories`` (LightGBM's own record: ``pandas_categorical``);
 2. converts it with Treelite and compiles it with TL2cgen and gcc into ``library_path``;
-3. scores seeded probe rows (values drawn around the model's own split thresholds, and
-   missing values) with the library and with LightGBM, and measures the largest difference.
+3. scores seeded probe rows (values drawn around the model's own split thresholds, every
+   category code, and missing values) with the library and with LightGBM, and measures the
+   largest difference.
 
 It prints one JSON line: ``{"ok": true, "parity_max_abs_diff", "library_versions"}`` or
 ``{"ok": false, "error"}`` (exit status 2).
@@ -29,8 +32,13 @@ class Refused(Exception):
     """The model cannot be used; the message says why."""
 
 
-def probe_matrix(booster: Any, num_features: int) -> Any:
-    """Rows that exercise the trees: each feature's split thresholds +- a little, and NaN."""
+def probe_matrix(booster: Any, num_features: int,
+                 category_counts: dict[int, int] | None = None) -> Any:
+    """Rows that exercise the trees: each feature's split thresholds +- a little, and NaN.
+
+    A categorical feature (``category_counts``: index -> number of categories) gets the
+    codes blink can send it: 0 .. count - 1 (an unseen category is sent as missing).
+    """
     import numpy as np
 
     rng = np.random.default_rng(20261122)
@@ -51,11 +59,62 @@ def probe_matrix(booster: Any, num_features: int) -> Any:
         if values:
             picks = rng.choice(values, size=PROBE_ROWS)
             matrix[:, j] = picks + rng.choice([-1e-3, 0.0, 1e-3], size=PROBE_ROWS)
+    for j, count in (category_counts or {}).items():
+        matrix[:, j] = rng.integers(0, count, size=PROBE_ROWS)
     matrix[rng.random(matrix.shape) < 0.1] = np.nan
     return matrix
 
 
-def vet(model_text: str, feature_names: list[str], library_path: str) -> dict[str, Any]:
+def categorical_features(booster: Any) -> set[int]:
+    """Indices of the features the model's trees split on as categories."""
+    used: set[int] = set()
+
+    def walk(node: dict) -> None:
+        if "split_feature" in node:
+            if node.get("decision_type") == "==":
+                used.add(node["split_feature"])
+            walk(node["left_child"])
+            walk(node["right_child"])
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    return used
+
+
+def categorical_indices(model_text: str) -> list[int]:
+    """Indices of the features LightGBM was told are categorical (the text's parameters)."""
+    for line in model_text.splitlines():
+        if line.startswith("[categorical_feature:"):
+            listed = line.split(":", 1)[1].strip(" ]")
+            return sorted(int(j) for j in listed.split(",") if j.strip())
+    return []
+
+
+def check_categories(booster: Any, model_text: str, names: list[str],
+                     categories: dict[str, list]) -> dict[int, int]:
+    """The row's categories against the model text's; returns index -> number of categories."""
+    unknown = sorted(set(categories) - set(names))
+    if unknown:
+        raise Refused(f"feature_categories names unknown feature(s) {unknown}")
+    declared = [j for j, n in enumerate(names) if n in categories]
+    if categorical_indices(model_text) != declared:
+        raise Refused(f"the model text's categorical features "
+                      f"{[names[j] for j in categorical_indices(model_text) if j < len(names)]}"
+                      f" are not the row's feature_categories {sorted(categories)}")
+    in_text = list(booster.pandas_categorical or [])
+    expected = [categories[names[j]] for j in declared]
+    if in_text != expected:
+        raise Refused("the row's feature_categories are not the categories in the model "
+                      "text's pandas_categorical (same features, same categories, same order)")
+    undeclared = sorted(names[j] for j in categorical_features(booster) - set(declared))
+    if undeclared:
+        raise Refused(f"the model splits on {undeclared} as categorical, but feature_categories "
+                      "does not list their categories")
+    return {j: len(categories[names[j]]) for j in declared}
+
+
+def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
+        library_path: str) -> dict[str, Any]:
     import lightgbm
     import numpy as np
     import tl2cgen
@@ -71,6 +130,7 @@ def vet(model_text: str, feature_names: list[str], library_path: str) -> dict[st
     if names != list(feature_names):
         raise Refused(f"the model text's features {names} are not the row's feature_names "
                       f"{list(feature_names)} (same names, same order)")
+    category_counts = check_categories(booster, model_text, names, categories)
     objective = str(booster.dump_model().get("objective", ""))
     if not objective.startswith(("binary", "cross_entropy")):
         raise Refused(f"the model is not a binary classifier (objective {objective!r})")
@@ -83,7 +143,7 @@ def vet(model_text: str, feature_names: list[str], library_path: str) -> dict[st
     from pyfuncs.integrity import sha256_hex
 
     compiled = CompiledPredictor(library, sha256_hex(library), len(names))
-    probe = probe_matrix(booster, len(names))
+    probe = probe_matrix(booster, len(names), category_counts)
     got, buggy = compiled.predict_matrix(probe)
     expected = np.asarray(booster.predict(probe, num_threads=1), dtype=np.float64)
     if not np.all((expected >= 0) & (expected <= 1)):
@@ -102,7 +162,8 @@ def vet(model_text: str, feature_names: list[str], library_path: str) -> dict[st
 def main() -> int:
     request = json.load(sys.stdin)
     try:
-        result = vet(request["model_text"], request["feature_names"], request["library_path"])
+        result = vet(request["model_text"], request["feature_names"],
+                     request.get("feature_categories") or {}, request["library_path"])
     except Refused as exc:
         print(json.dumps({"ok": False, "error": str(exc)}))
         return 2

@@ -34,12 +34,15 @@ class ModelArtifact:
     treelite_model: bytes | None = None  # treelite.Model.serialize_bytes()
     treelite_model_sha256: str | None = None
     report_html: str | None = None
+    feature_categories: dict[str, list[str | bool]] | None = None  # None: all numeric
 
     def row(self) -> dict[str, Any]:
         """Column values for INSERT, JSON columns serialised."""
         values = asdict(self)
         for column in ("risk_bands", "metrics", "params", "library_versions"):
             values[column] = json.dumps(values[column], sort_keys=True)
+        if self.feature_categories is not None:
+            values["feature_categories"] = json.dumps(self.feature_categories)
         return values
 
 
@@ -80,6 +83,21 @@ def compile_library(booster: Any, model: Any = None) -> bytes:
         return libpath.read_bytes()
 
 
+def feature_categories(booster: Any) -> dict[str, list[str | bool]] | None:
+    """{feature: categories} of the booster's categorical features, from LightGBM's own record."""
+    lists = booster.pandas_categorical
+    if not lists:
+        return None
+    names = list(booster.feature_name())
+    from pyfuncs.vet_worker import categorical_indices
+
+    indices = categorical_indices(booster.model_to_string())
+    if len(indices) != len(lists):
+        raise ValueError(f"the model has {len(indices)} categorical features but "
+                         f"{len(lists)} category lists")
+    return {names[j]: list(c) for j, c in zip(indices, lists, strict=True)}
+
+
 def build_artifact(
     booster: Any,
     version: str,
@@ -93,7 +111,8 @@ def build_artifact(
 
     Parameters
     ----------
-    booster : a trained ``lightgbm.Booster``.
+    booster : a trained ``lightgbm.Booster``; its categorical features' categories are read
+        from the booster (``pandas_categorical``, see trainer.training.record_categories).
     version : the model's unique version label.
     decision_threshold, risk_bands, metrics, params : stored with the model as given.
     """
@@ -102,6 +121,7 @@ def build_artifact(
     serialized = bytes(model.serialize_bytes())
     text = booster.model_to_string()
     return ModelArtifact(
+        feature_categories=feature_categories(booster),
         version=version,
         feature_names=list(booster.feature_name()),
         model_text=text,

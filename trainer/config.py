@@ -16,6 +16,9 @@ class TrainerConfig:
     """Everything a training run can be told. See docs/trainer.md for the config file."""
 
     features: list[str] | None = None  # None: every feature seen in the training snapshots
+    # Features that must be categorical; text and boolean values make a feature categorical
+    # anyway, this only makes sure (a number in one is then an error).
+    categorical: list[str] | None = None
     monotone: dict[str, int] = field(default_factory=dict)  # feature -> -1, 0 or 1
     params: dict[str, Any] = field(default_factory=dict)  # LightGBM parameters over defaults
     seed: int = 7

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pyfuncs.errors import FeatureError
-from pyfuncs.features import to_vector
+from pyfuncs.features import FeatureSpec
 from trainer.errors import TrainingDataError
 
 log = logging.getLogger("trainer")
@@ -134,18 +134,85 @@ def discover_features(documents: list[dict[str, Any]]) -> list[str]:
     return sorted(names)
 
 
-def feature_matrix(rows: list[OutcomeRow], names: list[str]) -> np.ndarray:
-    """The rows' snapshot values in ``names`` order; absent or null is NaN (missing).
+def _kind(value: Any) -> str | None:
+    """"number", "category" (a string or boolean) or None (missing; anything else is left to
+    FeatureSpec, which names the problem)."""
+    if isinstance(value, bool | str):
+        return "category"
+    if isinstance(value, int | float):
+        return "number"
+    return None
 
-    A value that is not a number is an error naming the feature, the snapshot and the user.
+
+def infer_categories(rows: list[OutcomeRow], train: np.ndarray, names: list[str],
+                     forced: list[str] | None = None) -> dict[str, list[str | bool]]:
+    """Which features are categorical, and their categories (code = position in the list).
+
+    A feature is categorical when its values are strings or booleans (or the config says so);
+    mixing numbers with text in one feature is an error naming a snapshot of each. The
+    categories are those seen in the training period (``train``: row indices), booleans
+    first, then strings, sorted: a category first seen later scores as unseen (missing), as
+    it will in production.
     """
-    matrix = np.empty((len(rows), len(names)), dtype=np.float64)
+    forced_set = set(forced or [])
+    unknown = sorted(forced_set - set(names))
+    if unknown:
+        raise TrainingDataError(f"categorical feature(s) {', '.join(unknown)} are not among "
+                                f"the model's features ({', '.join(names)})")
+    first: dict[tuple[str, str], OutcomeRow] = {}  # (feature, kind) -> first row with it
+    for row in rows:
+        for name, value in (row.features or {}).items():
+            kind = _kind(value)
+            if kind is not None and (name, kind) not in first:
+                first[(name, kind)] = row
+    categorical = []
+    for name in names:
+        text, number = first.get((name, "category")), first.get((name, "number"))
+        if text is not None and number is not None:
+            raise TrainingDataError(
+                f"feature {name} mixes numbers and text: {_show(number, name)} but "
+                f"{_show(text, name)}; make it one or the other in the feature store")
+        if name in forced_set and number is not None:
+            raise TrainingDataError(
+                f"feature {name} is configured categorical but holds numbers, e.g. "
+                f"{_show(number, name)}; store its values as JSON strings")
+        if text is not None or name in forced_set:
+            categorical.append(name)
+    categories: dict[str, list[str | bool]] = {}
+    for name in categorical:
+        seen = {v for i in train if isinstance(v := (rows[i].features or {}).get(name),
+                                                 bool | str)}
+        if not seen:
+            raise TrainingDataError(
+                f"categorical feature {name} has no value in any snapshot of the training "
+                "period; drop it from the config's features or fix the feature store")
+        categories[name] = sorted(seen, key=lambda v: (isinstance(v, str), v))
+        if len(seen) > MANY_CATEGORIES:
+            log.warning("feature %s has %d categories in the training period: is it really "
+                        "categorical (an id or free text would not generalise)?", name, len(seen))
+    return categories
+
+
+MANY_CATEGORIES = 1000
+
+
+def _show(row: OutcomeRow, name: str) -> str:
+    value = (row.features or {}).get(name)
+    return f"{json.dumps(value)} in snapshot {row.snapshot_id} of user {row.user_id!r}"
+
+
+def feature_matrix(rows: list[OutcomeRow], spec: FeatureSpec) -> np.ndarray:
+    """The rows' snapshot values as model rows (``spec``); absent or null is NaN (missing).
+
+    A value of the wrong type is an error naming the feature, the snapshot and the user.
+    """
+    matrix = np.empty((len(rows), len(spec)), dtype=np.float64)
     for i, row in enumerate(rows):
         where = f"in snapshot {row.snapshot_id} of user {row.user_id!r}"
         try:
-            matrix[i] = to_vector(row.features or {}, names, allow_unknown=True, where=where)
+            matrix[i] = spec.vector(row.features or {}, allow_unknown=True, where=where)
         except FeatureError as exc:
-            raise TrainingDataError(f"non-numeric training data: {exc}") from None
+            raise TrainingDataError(f"unusable training data: {exc}") from None
     return matrix
 
 
@@ -154,13 +221,17 @@ class Dataset:
     """The training set of one run, ready for LightGBM."""
 
     rows: list[OutcomeRow]
-    feature_names: list[str]
+    spec: FeatureSpec  # feature names and the categories of categorical features
     X: np.ndarray
     y: np.ndarray
     split: Split
     cutoff: datetime
     grace: timedelta
     excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.spec.names
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         idx = self.split.parts()[name]
@@ -180,14 +251,15 @@ class Dataset:
 
 def build_dataset(rows: list[OutcomeRow], cutoff: datetime, *, grace: timedelta,
                   features: list[str] | None, valid_fraction: float, test_fraction: float,
-                  min_rows: int, min_positives: int) -> Dataset:
+                  min_rows: int, min_positives: int,
+                  categorical: list[str] | None = None) -> Dataset:
     """Check and assemble the training set from point-in-time rows (see module docstring).
 
     Raises
     ------
     TrainingDataError
-        Too few usable rows, a period with a single class or too few defaults, a
-        non-numeric value, or a feature with no value anywhere in the training period.
+        Too few usable rows, a period with a single class or too few defaults, a feature
+        mixing numbers and text, or a feature with no value anywhere in the training period.
     """
     usable, immature, no_snapshot = [], 0, 0
     for row in rows:
@@ -216,8 +288,9 @@ def build_dataset(rows: list[OutcomeRow], cutoff: datetime, *, grace: timedelta,
         [r.features or {} for r in usable])
     if not names:
         raise TrainingDataError("no features: the snapshots joined to the outcomes are empty")
-    X = feature_matrix(usable, names)
     split = temporal_split([r.issued_at for r in usable], valid_fraction, test_fraction)
+    spec = FeatureSpec(names, infer_categories(usable, split.train, names, categorical))
+    X = feature_matrix(usable, spec)
     for part, idx in split.parts().items():
         positives, count = int(y[idx].sum()), len(idx)
         if positives < min_positives or count - positives < min_positives:
@@ -230,4 +303,4 @@ def build_dataset(rows: list[OutcomeRow], cutoff: datetime, *, grace: timedelta,
         raise TrainingDataError(
             f"feature(s) {', '.join(empty)} have no value in any snapshot of the training "
             "period; drop them from the config's features or fix the feature store")
-    return Dataset(usable, names, X, y, split, cutoff, grace, excluded)
+    return Dataset(usable, spec, X, y, split, cutoff, grace, excluded)

@@ -61,7 +61,8 @@ def load_dataset(conn: Any, config: TrainerConfig, cutoff: datetime,
     return build_dataset(
         rows, cutoff, grace=timedelta(days=config.grace_days), features=config.features,
         valid_fraction=config.valid_fraction, test_fraction=config.test_fraction,
-        min_rows=config.min_rows, min_positives=config.min_positives)
+        min_rows=config.min_rows, min_positives=config.min_positives,
+        categorical=config.categorical)
 
 
 def candidate_metrics(ds: Dataset, booster: Any, config: TrainerConfig
@@ -101,7 +102,7 @@ def champion_predictions(ds: Dataset, champion: dict[str, Any]) -> np.ndarray:
     import lightgbm
 
     booster = lightgbm.Booster(model_str=champion["model_text"])
-    X = feature_matrix(ds.documents("test"), champion["feature_names"])
+    X = feature_matrix(ds.documents("test"), champion["spec"])
     return np.asarray(booster.predict(X, num_threads=1))
 
 
@@ -153,7 +154,7 @@ def run(conn: Any, config: TrainerConfig, options: RunOptions) -> RunResult:
                  counts["rows"], counts["positives"])
 
     booster, params = train_early_stopped(
-        ds.part("train"), ds.part("valid"), ds.feature_names, seed=config.seed,
+        ds.part("train"), ds.part("valid"), ds.spec, seed=config.seed,
         max_rounds=config.max_rounds, early_stopping_rounds=config.early_stopping_rounds,
         monotone=config.monotone, params=config.params, progress=options.progress)
     log.info("trained %d rounds (early-stopped on the validation period)",
@@ -192,7 +193,8 @@ def run(conn: Any, config: TrainerConfig, options: RunOptions) -> RunResult:
         version=version, y=ds.part("test")[1], candidate=p_test, champion=p_champion,
         champion_version=None if champion is None else champion["version"], metrics=metrics,
         champion_metrics=champion_metrics, gate_reason=result.reason,
-        importance=metrics["importance_gain"])
+        importance=metrics["importance_gain"], booster=booster, X=ds.part("test")[0],
+        spec=ds.spec, users=[r.user_id for r in ds.documents("test")])
     steps.update()
     out = RunResult(version, metrics, champion_metrics, None if champion is None else
                     champion["id"], result, artifact)

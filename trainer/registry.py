@@ -9,11 +9,12 @@ from trainer.artifacts import ModelArtifact
 INSERT_MODEL = """
 INSERT INTO blink.blink_models (version, feature_names, model_text, compiled_lib,
     compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params,
-    library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html)
+    library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html,
+    feature_categories)
 VALUES (%(version)s, %(feature_names)s, %(model_text)s, %(compiled_lib)s,
     %(compiled_lib_sha256)s, %(compiled_platform)s, %(decision_threshold)s, %(risk_bands)s,
     %(metrics)s, %(params)s, %(library_versions)s, %(model_text_sha256)s, %(treelite_model)s,
-    %(treelite_model_sha256)s, %(report_html)s)
+    %(treelite_model_sha256)s, %(report_html)s, %(feature_categories)s)
 RETURNING id
 """
 
@@ -47,15 +48,17 @@ def champion_id(conn: Any) -> int | None:
 
 
 def champion_model(conn: Any) -> dict[str, Any] | None:
-    """The champion's id, version, feature names and model text, or None."""
+    """The champion's id, version, features (``spec``, a FeatureSpec) and model text, or None."""
+    from pyfuncs.features import FeatureSpec
+
     row = conn.execute(
         """
-        SELECT m.id, m.version, m.feature_names, m.model_text
+        SELECT m.id, m.version, m.feature_names, m.model_text, m.feature_categories
         FROM blink.champion() c JOIN blink.blink_models m ON m.id = c.model_id
         """).fetchone()
     if row is None:
         return None
-    return {"id": int(row[0]), "version": row[1], "feature_names": list(row[2]),
+    return {"id": int(row[0]), "version": row[1], "spec": FeatureSpec(row[2], row[4]),
             "model_text": row[3]}
 
 

@@ -7,6 +7,7 @@ RETURNS TABLE (
     reason_text text,
     feature_name text,
     feature_value double precision,
+    feature_category text,
     shap_value double precision,
     probability_default double precision,
     decision text,
@@ -22,4 +23,4 @@ from pyfuncs import api
 return api.explain(plpy, GD, user_id)
 $$;
 COMMENT ON FUNCTION public.blink_explain(text) IS
-'The top 4 reasons (features pushing hardest towards default, exact TreeSHAP, texts from blink.reason_codes) behind the champion''s score of the user''s latest snapshot. Reuses the stored audit of (snapshot, champion); otherwise computes it and stores it with source on-demand. No rows when the user has no snapshot.';
+'The top 4 reasons (features pushing hardest towards default, exact TreeSHAP, texts from blink.reason_codes) behind the champion''s score of the user''s latest snapshot. Reuses the stored audit of (snapshot, champion); otherwise computes it and stores it with source on-demand. feature_value holds a numeric feature''s value, feature_category a categorical feature''s category as given (true/false for booleans); both are NULL when the value was missing or an unseen category. No rows when the user has no snapshot.';

@@ -35,8 +35,8 @@ def test_on_demand_explanation_is_stored_once_and_reused(explained_db, model_a):
         assert audit_rows(conn) == [("user-7", "on-demand")]
     assert first == again  # read back from the stored audit, not recomputed
     assert [r[0] for r in first] == [1, 2, 3, 4]
-    (rank, code, text, feature, value, shap, probability, decision, model_id, snapshot_id,
-     source, scored_at) = first[0]
+    (rank, code, text, feature, value, category, shap, probability, decision, model_id,
+     snapshot_id, source, scored_at) = first[0]
     assert source == "on-demand" and scored_at is not None
     expected_p = model_a.predict(model_a.population.features[7:8])[0]
     assert probability == pytest.approx(expected_p, abs=1e-9)
@@ -45,7 +45,8 @@ def test_on_demand_explanation_is_stored_once_and_reused(explained_db, model_a):
     phi = model_a.booster.predict(model_a.population.features[7:8], pred_contrib=True,
                                   num_threads=1)[0]
     assert [r[3] for r in first] == [names[j] for j in np.argsort(-phi[:-1], kind="stable")[:4]]
-    assert [r[5] for r in first] == pytest.approx(sorted(phi[:-1], reverse=True)[:4], abs=1e-12)
+    assert category is None and all(r[5] is None for r in first)
+    assert [r[6] for r in first] == pytest.approx(sorted(phi[:-1], reverse=True)[:4], abs=1e-12)
     # base value + every SHAP value = the model's raw score of this user
     assert phi.sum() == pytest.approx(
         model_a.booster.predict(model_a.population.features[7:8], raw_score=True)[0], abs=1e-9)
@@ -62,8 +63,8 @@ def test_explain_reuses_what_rescoring_stored(explained_db):
         assert audit_rows(conn) == before
         stored = conn.execute("SELECT reasons FROM blink.risk_score_audits WHERE user_id = "
                               "'user-3'").fetchone()[0]
-    assert {r[10] for r in rows} == {"rescore"}
-    assert [(r[1], r[2], r[5]) for r in rows] == [(s["code"], s["reason"], s["shap"])
+    assert {r[11] for r in rows} == {"rescore"}
+    assert [(r[1], r[2], r[6]) for r in rows] == [(s["code"], s["reason"], s["shap"])
                                                   for s in stored]
     with explained_db.connect() as conn:  # a rescoring run after on-demand writes nothing new
         assert conn.execute("SELECT blink_rescore_pending()").fetchone()[0]["scored"] == 0

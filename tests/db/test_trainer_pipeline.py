@@ -23,7 +23,7 @@ from tests.fix_trainer import (
 )
 from trainer import __main__ as cli
 from trainer.pipeline import RunOptions, load_dataset, run
-from trainer.report import PLOTS
+from trainer.report import PLOTS, SHAP_PLOTS
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,8 @@ def test_model_row_holds_artifacts_hashes_metrics_and_report(loaded, tmp_path):
         (directory / "model.so").read_bytes()).hexdigest() == lib_sha
     assert (directory / "model.txt").read_text() == text
     assert (directory / "report.html").read_text() == report
-    assert re.findall(r'<img alt="(\w+)" src="data:image/png;base64,', report) == list(PLOTS)
+    assert re.findall(r'<img alt="(\w+)" src="data:image/png;base64,', report) == [
+        *PLOTS, *SHAP_PLOTS]
     for key in ("roc_auc", "pr_auc", "ks", "brier", "log_loss", "importance_gain", "window",
                 "splits", "decision_threshold", "bands", "parity_max_abs_diff"):
         assert key in metrics, key

@@ -158,3 +158,23 @@ def test_closing_a_model_unloads_its_library_and_memory_file(model_a):
         compiled.close()  # twice is harmless
     assert set(os.listdir("/proc/self/fd")) <= before
     assert _model_mappings() <= mapped, path
+
+
+def test_categorical_model_agrees_with_lightgbm_on_compiled_and_fallback_paths(model_cat):
+    """Both engines, per row and per batch, against LightGBM encoding the raw values itself."""
+    import json
+
+    a = model_cat.artifact
+    expected = model_cat.lightgbm_predict(model_cat.documents)
+    foreign = aarch64_copy(a.compiled_lib)
+    warnings: list[str] = []
+    for lib in (a.compiled_lib, foreign):
+        row = model_row(a, compiled_lib=lib, compiled_lib_sha256=sha256_hex(lib),
+                        feature_categories=json.dumps(a.feature_categories))
+        model = load_model(row, lambda: a.model_text, warnings.append)
+        matrix = np.array([model.spec.vector(d, allow_unknown=False, where="")
+                           for d in model_cat.documents])
+        rows = np.array([model.predict_row(list(r)) for r in matrix])
+        assert np.abs(rows - expected).max() <= 1e-12, model.engine
+        assert np.abs(model.predict_batch(matrix) - expected).max() <= 1e-12, model.engine
+    assert model.engine == "lightgbm" and len(warnings) == 1

@@ -8,6 +8,7 @@ import pytest
 
 from pyfuncs import reasons as explain
 from pyfuncs.errors import BlinkError
+from pyfuncs.features import FeatureSpec
 from pyfuncs.predictor import BoosterPredictor
 from pyfuncs.reasons import ReasonTable
 
@@ -39,7 +40,7 @@ def test_top_reasons_are_the_largest_shap_values_in_order(booster, model_a):
     names = model_a.artifact.feature_names
     matrix = model_a.population.features[:200]
     contributions = explain.shap_values(booster, matrix)
-    reasons = explain.top_reasons(contributions, matrix, names, TABLE)
+    reasons = explain.top_reasons(contributions, matrix, FeatureSpec(names), TABLE)
     for row, phi, values in zip(reasons, contributions, matrix, strict=True):
         assert [r["rank"] for r in row] == [1, 2, 3, 4]
         expected = sorted(range(len(names)), key=lambda j: -phi[j])[:4]
@@ -56,7 +57,7 @@ def test_texts_come_from_the_table_with_a_default_and_a_missing_variant():
     names = ["metric_overdraft_count90", "unknown_feature"]
     matrix = np.array([[3.0, 1.0], [np.nan, 1.0]])
     contributions = np.array([[0.5, 0.2, -1.0], [0.5, 0.2, -1.0]])
-    reasons = explain.top_reasons(contributions, matrix, names, TABLE)
+    reasons = explain.top_reasons(contributions, matrix, FeatureSpec(names), TABLE)
     assert [(r["code"], r["reason"]) for r in reasons[0]] == [("RC02", "Overdrafts"),
                                                              ("RC99", "Other")]
     assert reasons[1][0]["reason"] == "No overdraft history"
@@ -70,11 +71,11 @@ def test_ties_keep_the_model_feature_order_and_json_round_trips():
     names = ["a", "b", "c", "d", "e"]
     matrix = np.ones((1, 5))
     contributions = np.array([[0.1, 0.3, 0.3, 0.0, 0.3, -2.0]])
-    reasons = explain.top_reasons(contributions, matrix, names, TABLE)
+    reasons = explain.top_reasons(contributions, matrix, FeatureSpec(names), TABLE)
     assert [r["feature"] for r in reasons[0]] == ["b", "c", "e", "a"]
     assert json.loads(explain.to_json(reasons)[0]) == reasons[0]
 
 
 def test_fewer_features_than_four_gives_fewer_reasons():
-    reasons = explain.top_reasons(np.array([[0.2, 0.1, 0.0]]), np.ones((1, 2)), ["a", "b"], TABLE)
+    reasons = explain.top_reasons(np.array([[0.2, 0.1, 0.0]]), np.ones((1, 2)), FeatureSpec(["a", "b"]), TABLE)
     assert [r["feature"] for r in reasons[0]] == ["a", "b"]

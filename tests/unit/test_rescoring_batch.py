@@ -7,6 +7,7 @@ import pytest
 
 from pyfuncs import predictor, queries, rescore, snapshots
 from pyfuncs.errors import BlinkError
+from pyfuncs.features import FeatureSpec
 from pyfuncs.model import load_model
 from pyfuncs.predictor import CompiledPredictor
 
@@ -75,8 +76,11 @@ def test_batch_of_nothing_and_a_private_library(loaded, model_a):
 
 
 def test_feature_names_are_quoted_safely_in_the_batch_sql():
-    sql = queries.snapshots_by_id_sql(["it's", "back\\slash"], safe=True)
+    sql = queries.snapshots_by_id_sql(FeatureSpec(["it's", "back\\slash"]), safe=True)
     assert "E'it\\'s'" in sql and "E'back\\\\slash'" in sql
+    # and so are categories, inside the jsonb of a categorical feature's codes
+    sql = queries.snapshots_by_id_sql(FeatureSpec(["h"], {"h": ["o'k", "a\\b"]}), safe=False)
+    assert "o\\'k" in sql and "a\\\\\\\\b" in sql
 
 
 def test_score_matrix_aligns_scores_decisions_and_bands(loaded, model_a):

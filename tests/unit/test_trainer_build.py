@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from pyfuncs.features import FeatureSpec
 from trainer import synthetic
 from trainer.artifacts import build_artifact, sha256_hex
 from trainer.config import load_config
@@ -28,7 +29,7 @@ def data():
 def train(data, **kw):
     args = dict(seed=3, max_rounds=200, early_stopping_rounds=20)
     args.update(kw)
-    return train_early_stopped(data[0], data[1], synthetic.FEATURES, **args)
+    return train_early_stopped(data[0], data[1], FeatureSpec(synthetic.FEATURES), **args)
 
 
 def test_same_data_and_seed_give_identical_model_text(data):

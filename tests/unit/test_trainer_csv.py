@@ -31,7 +31,9 @@ def test_rows_become_a_snapshot_before_issue_and_an_outcome(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("u1,2026-03-01,1,abc\n", "line 2 column income: 'abc' is not a number"),
+    ("u1,2026-03-01,1,12\nu2,2026-03-01,0,n/a\n", "column income mixes numbers \\(line 2: "
+     "'12'\\) and text \\(line 3: 'n/a'\\); fix the column, or pass --categorical income"),
+    ("u1,2026-03-01,1,true\nu2,2026-03-01,0,1\n", "column income mixes numbers \\(line 3"),
     ("u1,2026-03-01,maybe,1\n", "line 2 column label: 'maybe' is not a label"),
     ("u1,yesterday,1,1\n", "line 2 column issued_at: 'yesterday' is not an ISO 8601 time"),
     (",2026-03-01,1,1\n", "line 2: empty user_id"),
@@ -48,3 +50,25 @@ def test_missing_column_is_named(tmp_path):
     path = write(tmp_path, "user,issued_at,label,income\nu1,2026-03-01,1,1\n")
     with pytest.raises(TrainingDataError, match="no column\\(s\\) user_id"):
         read_csv(path, CsvColumns(), timedelta(seconds=1))
+
+
+def test_text_and_boolean_columns_become_categories(tmp_path):
+    path = write(tmp_path, "user_id,issued_at,label,housing,owns_car,income,region\n"
+                           "u1,2026-03-01,1,rent,true,2500,01\n"
+                           "u2,2026-03-02,0,0 <= ... < 200 DM,FALSE,,02\n"
+                           "u3,2026-03-03,0,,,1800,10\n")
+    snapshots, _ = read_csv(path, CsvColumns(categorical=["region"]), timedelta(seconds=1))
+    assert [s[2] for s in snapshots] == [
+        {"housing": "rent", "owns_car": True, "income": 2500.0, "region": "01"},
+        {"housing": "0 <= ... < 200 DM", "owns_car": False, "region": "02"},
+        {"income": 1800.0, "region": "10"},  # empty cells are missing
+    ]
+    # without --categorical, region's cells are numbers (and "01" is 1.0)
+    snapshots, _ = read_csv(path, CsvColumns(), timedelta(seconds=1))
+    assert snapshots[0][2]["region"] == 1.0
+
+
+def test_categorical_column_must_exist(tmp_path):
+    path = write(tmp_path, "user_id,issued_at,label,income\nu1,2026-03-01,1,1\n")
+    with pytest.raises(TrainingDataError, match="no column\\(s\\) zz"):
+        read_csv(path, CsvColumns(categorical=["zz"]), timedelta(seconds=1))

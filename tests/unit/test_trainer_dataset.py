@@ -130,11 +130,46 @@ def test_a_period_without_enough_defaults_is_refused():
         build(rows)
 
 
-def test_non_numeric_value_is_refused_naming_feature_snapshot_and_user():
+def test_numbers_mixed_with_text_are_refused_naming_a_snapshot_of_each():
     rows = population()
     rows[7].features = {"a": "12", "b": 1.0}
+    with pytest.raises(TrainingDataError, match=r'feature a mixes numbers and text: .* in '
+                       r'snapshot 0 of user \'u0\' but "12" in snapshot 7 of user \'u7\''):
+        build(rows)
+
+
+def test_an_array_value_is_refused_naming_feature_snapshot_and_user():
+    rows = population()
+    rows[7].features = {"a": [1], "b": 1.0}
     with pytest.raises(TrainingDataError, match=r'feature "a" in snapshot 7 of user \'u7\''):
         build(rows)
+
+
+def with_housing(rows: list[OutcomeRow]) -> list[OutcomeRow]:
+    kinds = ["rent", "own", "free", True]
+    for i, r in enumerate(rows):
+        r.features = {**(r.features or {}), "housing": kinds[i % 4] if i % 9 else None}
+    rows[-1].features["housing"] = "castle"  # first seen in the test period
+    return rows
+
+
+def test_text_and_booleans_make_a_feature_categorical_with_training_period_categories():
+    ds = build(with_housing(population()))
+    # booleans first, then strings, sorted; "castle" only appears out of time
+    assert ds.spec.categories == {"housing": [True, "free", "own", "rent"]}
+    j = ds.feature_names.index("housing")
+    codes = ds.X[:, j]
+    assert set(np.unique(codes[~np.isnan(codes)])) == {0.0, 1.0, 2.0, 3.0}
+    assert np.isnan(codes[-1])  # "castle": unseen, so missing, as LightGBM reads it
+    assert np.isnan(codes[0])  # null
+
+
+def test_configured_categorical_feature_holding_numbers_is_refused():
+    with pytest.raises(TrainingDataError, match="feature a is configured categorical but holds "
+                       "numbers"):
+        build(population(), categorical=["a"])
+    with pytest.raises(TrainingDataError, match="categorical feature\\(s\\) zz are not"):
+        build(population(), categorical=["zz"])
 
 
 def test_feature_missing_everywhere_in_training_period_is_refused():

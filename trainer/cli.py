@@ -1,0 +1,430 @@
+"""blink: credit-risk models for PostgreSQL, from the command line.
+
+Train LightGBM models on the database's own history, compare them with the champion and
+promote them (train, the default command); load data (import-csv, synth); see what a model
+does (report). `python -m trainer` is the same command.
+
+exit codes: 0 done (promoted or kept); 1 unexpected error (a bug); 2 bad options, config or
+arguments; 3 bad training data; 4 database error (or no champion); 5 artifact error;
+6 promotion refused by blink_promote() (the model is written, the refusal recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import (
+    ConfigError,
+    DatabaseError,
+    PromotionError,
+    TrainerError,
+    TrainingDataError,
+)
+
+log = logging.getLogger("trainer")
+PROG = "blink"
+
+
+def _time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _columns(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no column")
+    return names
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dsn", default=None,
+                        help="PostgreSQL connection string (default: $DATABASE_URL)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on stderr, only when it is a terminal and not --quiet."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+def connect(dsn: str | None) -> Any:
+    import psycopg
+
+    dsn = dsn or os.environ.get("DATABASE_URL")
+    if not dsn:
+        raise ConfigError("no database: pass --dsn or set DATABASE_URL")
+    try:
+        return psycopg.connect(dsn, autocommit=True, application_name="blink-trainer")
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot connect: {str(exc).strip()}") from None
+
+
+# --- train ---------------------------------------------------------------------------------
+
+def _train_arguments(train: argparse.ArgumentParser) -> None:
+    mode = train.add_mutually_exclusive_group()
+    mode.add_argument("--deploy", action="store_true",
+                      help="promote the candidate if it beats the champion")
+    mode.add_argument("--force", action="store_true", help="promote the candidate regardless")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="train and compare, write nothing (no files, no rows)")
+    train.add_argument("--config", type=Path, help="TOML config (see docs/trainer.md)")
+    train.add_argument("--cutoff", type=_time, help="training cut-off (default: now)")
+    train.add_argument("--grace-days", type=float, help="days after due before an outcome counts")
+    train.add_argument("--seed", type=int, help="random seed (default 7)")
+    train.add_argument("--max-rounds", type=int, help="boosting rounds before early stopping")
+    train.add_argument("--min-auc-gain", type=float, help="ROC AUC gain needed to promote")
+    train.add_argument("--output-dir", type=Path, default=Path("models"),
+                       help="artifacts go to OUTPUT_DIR/<version>/ (default ./models)")
+    train.add_argument("--version", help="model version label (default: time + model hash)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trainer.config import load_config
+    from trainer.pipeline import RunOptions, run
+    from trainer.promotion import PromotionFailed
+
+    config = load_config(args.config, grace_days=args.grace_days, seed=args.seed,
+                         max_rounds=args.max_rounds, min_auc_gain=args.min_auc_gain)
+    options = RunOptions(cutoff=args.cutoff, deploy=args.deploy, force=args.force,
+                         dry_run=args.dry_run, output_dir=args.output_dir, version=args.version,
+                         progress=_progress(args))
+    with connect(args.dsn) as conn:
+        try:
+            result = run(conn, config, options)
+        except PromotionFailed as exc:
+            raise PromotionError(f"{exc} (recorded as review {exc.review_id})") from None
+    test = result.metrics["test"]
+    window = result.metrics["window"]["test"]
+    champion = (f"champion {result.champion_id}: {result.champion_metrics['roc_auc']:.4f}"
+                if result.champion_metrics else "no champion")
+    print(f"candidate {result.version}: out-of-time ROC AUC {test['roc_auc']:.4f} "
+          f"({champion}) on advances issued {window['from']} .. {window['to']} "
+          f"({test['rows']} rows, {test['positives']} bad)")
+    if result.decision is None:
+        print(f"dry run, nothing written; gate: {result.gate.reason}")
+    else:
+        print(f"model {result.model_id} written; {result.decision.decision}: "
+              f"{result.decision.reason}")
+        print(f"report: {result.files['report']}")
+    return 0
+
+
+# --- import-csv ----------------------------------------------------------------------------
+
+def _import_arguments(imp: argparse.ArgumentParser) -> None:
+    imp.add_argument("csv", type=Path, help="the CSV file, one row per advance, with a header")
+    imp.add_argument("--user-col", default="user_id", help="user id column (default user_id)")
+    imp.add_argument("--time-col", default="issued_at",
+                     help="when the advance was issued (default issued_at)")
+    imp.add_argument("--label-col", default="label",
+                     help="1/0, true/false, yes/no or repaid/defaulted/delinquent "
+                          "(default label)")
+    imp.add_argument("--due-col", help="due time (default: the issue time)")
+    imp.add_argument("--observed-col", help="when the outcome was known (default: due time)")
+    imp.add_argument("--features", type=_columns, metavar="COLS",
+                     help="comma-separated feature columns (default: all others)")
+    imp.add_argument("--categorical", type=_columns, metavar="COLS",
+                     help="comma-separated feature columns to read as text (categories), even "
+                          "where they look like numbers (a branch code, a postcode)")
+    imp.add_argument("--snapshot-lead-seconds", type=float, default=1.0,
+                     help="the snapshot is taken this long before the issue time (default 1)")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from trainer.csv_import import CsvColumns, import_csv
+
+    columns = CsvColumns(user=args.user_col, time=args.time_col, label=args.label_col,
+                         due=args.due_col, observed=args.observed_col,
+                         features=args.features or None,
+                         categorical=args.categorical or None)
+    with connect(args.dsn) as conn:
+        snapshots, outcomes = import_csv(conn, args.csv, columns,
+                                         timedelta(seconds=args.snapshot_lead_seconds))
+    print(f"imported {outcomes} outcomes and {snapshots} snapshots from {args.csv}")
+    return 0
+
+
+# --- synth ---------------------------------------------------------------------------------
+
+def _synth_arguments(syn: argparse.ArgumentParser) -> None:
+    syn.add_argument("--users", type=int, default=1000, help="how many users (default 1000)")
+    syn.add_argument("--weeks", type=int, default=20, help="weeks of history (default 20)")
+    syn.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    syn.add_argument("--start", type=_time, help="first week (default: WEEKS weeks ago)")
+    syn.add_argument("--drift-at", type=_time, help="inject drift from this time on")
+    syn.add_argument("--prefix", default="user-", help="user id prefix (default user-)")
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from trainer import synthetic
+    from trainer.ingest import load_history
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = args.start or today - timedelta(weeks=args.weeks)
+    history = synthetic.generate_history(args.users, start=start, weeks=args.weeks,
+                                         seed=args.seed, drift_at=args.drift_at,
+                                         prefix=args.prefix)
+    with connect(args.dsn) as conn:
+        snapshots, outcomes = load_history(conn, history)
+    print(f"loaded {snapshots} snapshots and {outcomes} outcomes "
+          f"({history.default_rate:.1%} bad) from {start.date()} for {args.weeks} weeks")
+    return 0
+
+
+# --- report --------------------------------------------------------------------------------
+
+def _report_arguments(rep: argparse.ArgumentParser) -> None:
+    rep.add_argument("model", nargs="?", metavar="MODEL",
+                     help="a model version, or a model id (default: the current champion)")
+    rep.add_argument("-o", "--output", type=Path, metavar="FILE",
+                     help="where to write it; - for stdout (default: report-<version>.html, "
+                          "or explain-<user>-<version>.png with --user)")
+    rep.add_argument("--user", metavar="USER_ID",
+                     help="instead of the report: a SHAP waterfall (PNG) of why the model "
+                          "scores this user's latest snapshot as it does")
+
+
+def find_model(conn: Any, model: str | None) -> tuple[int, str]:
+    """The (id, version) MODEL names: a version, else an id; without MODEL, the champion.
+
+    Raises
+    ------
+    ConfigError
+        No model has that version or id.
+    DatabaseError
+        No MODEL and no champion yet.
+    """
+    if model is None:
+        row = conn.execute("SELECT m.id, m.version FROM blink.champion() c "
+                           "JOIN blink.blink_models m ON m.id = c.model_id").fetchone()
+        if row is None:
+            raise DatabaseError("no champion model: pass MODEL (a version or id), or promote "
+                                "one (blink train --deploy)")
+        return int(row[0]), row[1]
+    row = conn.execute("SELECT id, version FROM blink.blink_models WHERE version = %s",
+                       [model]).fetchone()
+    if row is None and model.isdigit() and int(model) < 2**63:
+        row = conn.execute("SELECT id, version FROM blink.blink_models WHERE id = %s",
+                           [int(model)]).fetchone()
+    if row is None:
+        raise ConfigError(f"no model with version or id {model!r}")
+    return int(row[0]), row[1]
+
+
+def _safe(text: str) -> str:
+    """``text`` usable in a file name (user ids and versions are free text)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".") or "_"
+
+
+def _write(output: Path, data: bytes) -> str:
+    if str(output) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return "-"
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
+    return str(output)
+
+
+def explain_png(conn: Any, model_id: int, version: str, user_id: str, *,
+                progress: bool = False) -> tuple[bytes, dict[str, Any]]:
+    """The SHAP waterfall of ``user_id``'s latest snapshot under model ``model_id``.
+
+    Returns the PNG and what it shows (snapshot id and time, probability).
+
+    Raises
+    ------
+    ConfigError
+        The user has no snapshot.
+    TrainingDataError
+        The snapshot holds a value the model cannot read (the error names the feature).
+    """
+    import lightgbm
+    from tqdm import tqdm
+
+    from pyfuncs.errors import FeatureError
+    from pyfuncs.features import FeatureSpec
+    from trainer.report import waterfall_png
+
+    steps = tqdm(total=3, desc="report", unit=" steps", disable=not progress)
+    model_text, names, categories = conn.execute(
+        "SELECT model_text, feature_names, feature_categories FROM blink.blink_models "
+        "WHERE id = %s", [model_id]).fetchone()
+    snapshot = conn.execute("SELECT id, snapshot_at, features FROM blink.latest_snapshot(%s)",
+                            [user_id]).fetchone()
+    if snapshot is None:
+        steps.close()
+        raise ConfigError(f"no feature snapshot for user {user_id!r} (an unknown user, or "
+                          "none stored yet in blink.feature_store_snapshots)")
+    snapshot_id, snapshot_at, doc = snapshot
+    steps.update()
+    spec = FeatureSpec(list(names), categories or None)
+    where = f"in snapshot {snapshot_id} of user {user_id!r}"
+    try:
+        row = spec.vector(doc or {}, allow_unknown=True, where=where)
+    except FeatureError as exc:
+        steps.close()
+        raise TrainingDataError(f"cannot explain: {exc}") from None
+    shown = []
+    for j, (name, value) in enumerate(zip(spec.names, row, strict=True)):
+        display = spec.display_value(j, value)
+        given = (doc or {}).get(name)
+        # A category the model never saw is a missing value to it; show what was given.
+        shown.append(f"{given} (unseen)" if display is None and given is not None else display)
+    booster = lightgbm.Booster(model_str=model_text)
+    steps.update()
+    title = f"user {user_id}, snapshot {snapshot_id} ({snapshot_at:%Y-%m-%d %H:%M %Z}), " \
+            f"model {version}"
+    png = waterfall_png(booster, row, shown, spec.names, title=title)
+    steps.update()
+    steps.close()
+    probability = float(booster.predict([row])[0])
+    return png, {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at,
+                 "probability": probability}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    with connect(args.dsn) as conn:
+        model_id, version = find_model(conn, args.model)
+        if args.user is None:
+            html, = conn.execute("SELECT report_html FROM blink.blink_models WHERE id = %s",
+                                 [model_id]).fetchone()
+            if not html:
+                raise ConfigError(f"model {model_id} ({version}) has no stored report "
+                                  "(it was not inserted by the trainer)")
+            path = _write(args.output or Path(f"report-{_safe(version)}.html"), html.encode())
+            if path != "-":
+                print(path)
+            return 0
+        png, shown = explain_png(conn, model_id, version, args.user, progress=_progress(args))
+    output = args.output or Path(f"explain-{_safe(args.user)}-{_safe(version)}.png")
+    path = _write(output, png)
+    log.info("user %s, snapshot %s (%s): probability of default %.4f under model %d (%s)",
+             args.user, shown["snapshot_id"], shown["snapshot_at"].isoformat(),
+             shown["probability"], model_id, version)
+    if path != "-":
+        print(path)
+    return 0
+
+
+# --- the command table ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, description and examples, options and handler."""
+
+    summary: str
+    description: str
+    examples: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# Later: "monitor" (drift of the champion's inputs and scores) and "bench"; one entry each.
+COMMANDS: dict[str, Command] = {
+    "train": Command(
+        "train a candidate, compare it with the champion, write it (the default command)",
+        "Train a LightGBM candidate on matured repayment outcomes (point-in-time join, "
+        "temporal split),\ncompare it with the champion on the same out-of-time window, "
+        "write it with its artifacts\nand report to blink.blink_models, and promote it if "
+        "asked and it passes the gate.",
+        """  blink train                       # train, compare, write; keep the champion
+  blink train --deploy              # ... and promote it if it beats the champion
+  blink --deploy -q                 # train is the default command; -q: warnings only
+  blink train --dry-run --cutoff 2026-11-01
+  blink train --config trainer.toml --output-dir /srv/blink/models""",
+        _train_arguments, cmd_train),
+    "import-csv": Command(
+        "load a CSV of features and outcomes (bring your own data)",
+        "Load a CSV, one row per advance (user, issue time, label, feature values known "
+        "then),\ninto blink.feature_store_snapshots and blink.repayment_outcomes, in one "
+        "transaction.\nRun it as the tables' owner (the trainer role may only read them).",
+        """  blink import-csv history.csv
+  blink import-csv history.csv --user-col customer --time-col applied_at \\
+      --label-col bad --due-col due --categorical branch,employment_type""",
+        _import_arguments, cmd_import),
+    "synth": Command(
+        "load a generated history (users, snapshots, outcomes)",
+        "Generate a synthetic lending history (weekly snapshots, advances, outcomes; "
+        "optional drift)\nand load it into the database: data to try blink on.",
+        """  blink synth --users 1000 --weeks 20
+  blink synth --users 5000 --weeks 30 --drift-at 2026-10-01 --seed 3""",
+        _synth_arguments, cmd_synth),
+    "report": Command(
+        "write a model's HTML report, or one user's SHAP explanation (PNG)",
+        "Without --user: write the HTML report stored with the model (metrics, plots, SHAP "
+        "summary)\nand print its path. With --user: draw why the model scores that user's "
+        "latest snapshot\nas it does (a SHAP waterfall, exact TreeSHAP) as a PNG.",
+        """  blink report                          # the champion's report: report-<version>.html
+  blink report 20261121T091535Z-3d4022aa -o week47.html
+  blink report 3 --user user-42         # explain-user-42-<version>.png
+  blink report --user user-42 -o - > why.png""",
+        _report_arguments, cmd_report),
+}
+DEFAULT_COMMAND = "train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    examples = "\n".join(f"  blink {name} --help" for name in COMMANDS)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"""examples:
+  blink synth --users 1000 --weeks 20   # load a generated history into $DATABASE_URL
+  blink --deploy                        # train (the default command) and promote if better
+  blink report --user user-42           # why the champion scores user-42 as it does
+
+each command's options and examples:
+{examples}""")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                title="commands (default: train)")
+    for name, command in COMMANDS.items():
+        child = sub.add_parser(name, help=command.summary, description=command.description,
+                               epilog="examples:\n" + command.examples,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        _common(child)
+        command.arguments(child)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        if argv and not argv[0].startswith("-"):
+            parser.error(f"unknown command {argv[0]!r} (choose from {', '.join(COMMANDS)})")
+        argv.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s trainer %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        import psycopg
+    except ImportError:  # a server-only install: pip install blink, without the extra
+        log.error("the blink command needs the trainer extra: pip install 'blink[trainer]'")
+        return 1
+    try:
+        return COMMANDS[args.command].run(args)
+    except TrainerError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except psycopg.Error as exc:
+        log.error("database error: %s", str(exc).strip())
+        return DatabaseError.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
