@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train bench freeze schema fuzz
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink bench freeze schema fuzz
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -24,6 +24,8 @@ help:
 	@echo "make dsn    print the demo cluster's connection string;  make psql  open psql on it"
 	@echo "make stop   stop the demo cluster;  make lint  ruff + mypy + pgspot"
 	@echo "make freeze record new db/incremental files as released;  make schema  regenerate db/schema.sql"
+	@echo "make train  retrain on the demo cluster (ARGS=--deploy promotes a better model)"
+	@echo "make blink  the blink command on the demo cluster, e.g. make blink ARGS='report --user user-0'"
 	@echo "make bench  benchmarks;  make fuzz  the long fuzz run"
 
 deps:
@@ -65,8 +67,14 @@ psql:
 stop:
 	@$(SYSTEM_PYTHON) -m devenv.demo --stop
 
+# `blink` on the demo cluster unless DATABASE_URL names another database.
+DEMO_URL = $${DATABASE_URL:-$$($(SYSTEM_PYTHON) -m devenv.demo --dsn)}
+
 train: venv
-	$(VENV)/bin/blink $(ARGS)
+	@DATABASE_URL="$(DEMO_URL)" $(VENV)/bin/blink train $(ARGS)
+
+blink: venv
+	@DATABASE_URL="$(DEMO_URL)" $(VENV)/bin/blink $(ARGS)
 
 bench: venv
 	$(PY) -m bench $(if $(QUICK),--quick)

@@ -1,8 +1,15 @@
-"""`make demo`: blink end to end on the project-local cluster.
+"""`make demo`: blink's main job end to end on the project-local cluster.
 
-Starts (or reuses) the cluster, migrates it, loads a synthetic population, trains and
-installs a model, then scores a handful of users as the application role and prints each
-score next to LightGBM's own prediction and the call's latency.
+1. starts (or reuses) the cluster and migrates it to head;
+2. loads a synthetic lending history: weekly feature snapshots (numbers, text and a
+   boolean), cash advances and their outcomes;
+3. trains with the trainer, exactly as `blink train --deploy` does: point-in-time join,
+   out-of-time test, promotion gate, artifacts and report; the model is vetted and promoted;
+4. scores a few users as the application role (score, decision, band, top reason);
+5. runs one rescoring pass, which audits every user's latest snapshot with reason codes;
+6. prints a summary and the next commands to try.
+
+A second run reuses the data and the model it finds.
 """
 
 from __future__ import annotations
@@ -12,16 +19,50 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
 
 from devenv import migrate
 from devenv.cluster import LocalCluster
 
-DEMO_USERS = 2000
-DEMO_SEED = 7
 APP_ROLE = "blink_demo_app"
 
 
-def ensure_app_role(conn) -> None:
+@dataclass
+class DemoSize:
+    """How much history the demo makes; the defaults finish in a couple of minutes."""
+
+    users: int = 1500
+    weeks: int = 20
+    seed: int = 7
+    max_rounds: int = 300
+    show: int = 6  # users printed
+
+    def key(self) -> str:
+        """Same size, same data, same model version: what lets a second run reuse them."""
+        raw = json.dumps([self.users, self.weeks, self.seed, self.max_rounds, "loop-v1"])
+        return hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did, for the printout and for tests."""
+
+    loaded: tuple[int, int] | None  # (snapshots, outcomes) loaded now, None when reused
+    model_id: int
+    version: str
+    trained_now: bool
+    out_of_time_auc: float
+    test_rows: int
+    decision: str
+    report: str | None
+    users: list[dict[str, Any]] = field(default_factory=list)
+    rescore: dict[str, Any] = field(default_factory=dict)
+
+
+def ensure_app_role(conn: Any) -> None:
     conn.execute(f"""
         DO $$ BEGIN
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
@@ -31,72 +72,175 @@ def ensure_app_role(conn) -> None:
     conn.execute(f"GRANT blink_app TO {APP_ROLE}")
 
 
-def load_population(conn, population) -> int:
-    """Insert one snapshot per user unless the demo data is already there."""
-    from psycopg.types.json import Jsonb
+# Reason texts for the synthetic data's categorical features: one per feature, and some
+# specific to a category (blink.reason_codes.category), as a lender would write them.
+DEMO_REASONS = [
+    ("housing", None, "RC10", "Housing situation"),
+    ("housing", "rent", "RC11", "Renting rather than owning a home"),
+    ("employment_type", None, "RC12", "Type of employment"),
+    ("employment_type", "gig", "RC13", "Income from gig work varies from week to week"),
+    ("direct_deposit", None, "RC14", "How income is received"),
+    ("direct_deposit", "false", "RC15", "Income is not received by direct deposit"),
+]
 
-    if conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone() != (0,):
-        return 0
-    with conn.cursor() as cur:
-        with cur.copy("COPY blink.feature_store_snapshots (user_id, features) FROM STDIN") as copy:
-            for user_id, doc in zip(population.user_ids, population.documents(), strict=True):
-                copy.write_row([user_id, Jsonb(doc)])
-    return len(population.user_ids)
+
+def add_reason_texts(conn: Any) -> None:
+    """The demo's reason texts, unless the feature already has some (the owner's edits win)."""
+    for feature, category, code, text in DEMO_REASONS:
+        conn.execute(
+            "INSERT INTO blink.reason_codes (feature_name, category, code, reason_text) "
+            "SELECT %s, %s, %s, %s WHERE NOT EXISTS (SELECT FROM blink.reason_codes "
+            "WHERE code = %s OR feature_name = %s AND category IS NOT DISTINCT FROM %s)",
+            [feature, category, code, text, code, feature, category])
 
 
-def install_model(conn, population) -> tuple[int, object, bool]:
-    """Train the demo model (seeded, so the same data gives the same version) and promote it."""
-    import lightgbm
+def load_history(conn: Any, size: DemoSize, today: datetime) -> tuple[int, int] | None:
+    """Load the synthetic history unless outcomes are already there (a second run)."""
+    from trainer import ingest, synthetic
 
-    from trainer import registry, synthetic
-    from trainer.artifacts import build_artifact
-    from trainer.training import fit_booster
+    if conn.execute("SELECT EXISTS (SELECT FROM blink.repayment_outcomes)").fetchone()[0]:
+        return None
+    if conn.execute("SELECT EXISTS (SELECT FROM blink.feature_store_snapshots)").fetchone()[0]:
+        print("blink: note: this database has snapshots but no outcomes (an older demo?); "
+              "the history is added next to them. `make stop` and removing the cluster "
+              "directory starts afresh.")
+    history = synthetic.generate_history(size.users, start=today - timedelta(weeks=size.weeks),
+                                         weeks=size.weeks, seed=size.seed)
+    return ingest.load_history(conn, history)
 
-    key = hashlib.sha256(json.dumps([DEMO_USERS, DEMO_SEED, "v1"]).encode()).hexdigest()[:10]
-    version = f"demo-{key}"
+
+def train(conn: Any, size: DemoSize, models_dir: Path, progress: bool) -> tuple[int, bool,
+                                                                                dict, str, str | None]:
+    """Train and promote with the trainer, or reuse the demo's model of this size.
+
+    Returns (model id, trained now, metrics, gate decision, report path).
+    """
+    from trainer import registry
+    from trainer.config import TrainerConfig
+    from trainer.pipeline import RunOptions, run
+
+    version = f"demo-{size.key()}"
     model_id = registry.model_id_by_version(conn, version)
     if model_id is not None:
-        text = conn.execute("SELECT model_text FROM blink.blink_models WHERE id = %s",
-                            [model_id]).fetchone()[0]
-        booster = lightgbm.Booster(model_str=text)
-        created = False
-    else:
-        booster = fit_booster(population.features, population.defaulted, synthetic.FEATURES,
-                              num_boost_round=150, seed=DEMO_SEED)
-        artifact = build_artifact(booster, version, decision_threshold=0.2,
-                                  params={"num_boost_round": 150, "seed": DEMO_SEED})
-        model_id = registry.insert_model(conn, artifact)
-        created = True
-    if registry.champion_id(conn) != model_id:
-        registry.promote(conn, model_id, "make demo")
-    return model_id, booster, created
+        metrics = conn.execute("SELECT metrics FROM blink.blink_models WHERE id = %s",
+                               [model_id]).fetchone()[0]
+        if registry.champion_id(conn) != model_id:
+            registry.promote(conn, model_id, "make demo: the demo's model")
+        report = models_dir / version / "report.html"
+        return (model_id, False, metrics, "champion",
+                str(report) if report.exists() else None)
+    config = TrainerConfig(max_rounds=size.max_rounds, seed=size.seed).validate()
+    # force: a cluster from an older demo may hold a champion this history never saw.
+    options = RunOptions(deploy=registry.champion_id(conn) is None,
+                         force=registry.champion_id(conn) is not None, output_dir=models_dir,
+                         version=version, progress=progress)
+    result = run(conn, config, options)
+    assert result.model_id is not None and result.decision is not None
+    return (result.model_id, True, result.metrics, result.decision.decision,
+            str(result.files["report"]))
 
 
-def score_table(cluster: LocalCluster, population, booster, count: int = 8) -> list[str]:
+def score_users(app_dsn: str, user_ids: list[str]) -> list[dict[str, Any]]:
+    """Score, decision, band, top reason and latency of each user, as the application role."""
     import psycopg
 
-    picks = list(range(0, len(population.user_ids), len(population.user_ids) // count))[:count]
-    lines = [f"{'user':<12}{'blink_score':>14}{'lightgbm':>14}  {'decision':<9}{'band':<5}"
-             f"{'latency':>10}"]
-    with psycopg.connect(cluster.dsn(user=APP_ROLE), autocommit=True) as app:
-        app.execute("SELECT blink_score(%s)", [population.user_ids[0]])  # load the model once
-        for i in picks:
-            uid = population.user_ids[i]
+    rows = []
+    with psycopg.connect(app_dsn, autocommit=True) as app:
+        app.execute("SELECT blink_score(%s)", [user_ids[0]])  # the session loads the model once
+        for user in user_ids:
             start = time.perf_counter()
-            (probability,) = app.execute("SELECT blink_score(%s)", [uid]).fetchone() or (None,)
+            (probability,) = app.execute("SELECT blink_score(%s)", [user]).fetchone()
             latency_ms = (time.perf_counter() - start) * 1000
-            decision, band = app.execute(
-                "SELECT decision, risk_band FROM blink_decide(%s)", [uid]).fetchone() or ("", "")
-            expected = booster.predict(population.features[i : i + 1], num_threads=1)[0]
-            lines.append(f"{uid:<12}{probability:>14.6f}{expected:>14.6f}  {decision:<9}"
-                         f"{band:<5}{latency_ms:>8.2f}ms")
-    return lines
+            decided = app.execute("SELECT decision, risk_band FROM blink_decide(%s)",
+                                  [user]).fetchone()
+            reason = app.execute(
+                "SELECT reason_code, reason_text, feature_name, "
+                "coalesce(feature_category, feature_value::text) FROM blink_explain(%s) "
+                "WHERE rank = 1", [user]).fetchone()
+            rows.append({"user_id": user, "probability": probability,
+                         "decision": decided[0] if decided else None,
+                         "band": decided[1] if decided else None,
+                         "reason": reason, "latency_ms": latency_ms})
+    return rows
+
+
+def run_demo(dsn: Callable[..., str], size: DemoSize, models_dir: Path,
+             progress: bool = False) -> DemoSummary:
+    """Steps 1-5 of the module docstring on a running server; returns what happened.
+
+    ``dsn(user=...)`` gives the database's URL for a role (the superuser by default).
+    """
+    import psycopg
+
+    migrate.upgrade(dsn())
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        ensure_app_role(conn)
+        add_reason_texts(conn)
+        loaded = load_history(conn, size, today)
+        model_id, trained_now, metrics, decision, report = train(conn, size, models_dir,
+                                                                 progress)
+        version = conn.execute("SELECT version FROM blink.blink_models WHERE id = %s",
+                               [model_id]).fetchone()[0]
+        users = [r[0] for r in conn.execute(
+            "SELECT user_id FROM blink.latest_snapshots() ORDER BY user_id COLLATE \"C\" "
+            "LIMIT %s", [size.show]).fetchall()]
+    summary = DemoSummary(loaded, model_id, version, trained_now, float(metrics["roc_auc"]),
+                          int(metrics["test"]["rows"]), decision, report)
+    summary.users = score_users(dsn(user=APP_ROLE), users)
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        summary.rescore = conn.execute("SELECT blink_rescore_pending()").fetchone()[0]
+    return summary
+
+
+def render(summary: DemoSummary) -> str:
+    lines = []
+    if summary.loaded:
+        lines.append(f"history: {summary.loaded[0]:,} feature snapshots and "
+                     f"{summary.loaded[1]:,} advances with outcomes loaded")
+    else:
+        lines.append("history: reused (already loaded)")
+    how = "trained now by the trainer" if summary.trained_now else "reused"
+    lines.append(f"model {summary.model_id} ({summary.version}, {how}, {summary.decision}): "
+                 f"out-of-time ROC AUC {summary.out_of_time_auc:.3f} on "
+                 f"{summary.test_rows:,} later advances")
+    lines.append("")
+    lines.append(f"{'user':<11}{'score':>8}  {'decision':<9}{'band':<5}{'latency':>9}  "
+                 "top reason (feature = value)")
+    for u in summary.users:
+        code, text, feature, value = u["reason"] or ("", "", "", None)
+        shown = "missing" if value is None else value
+        lines.append(f"{u['user_id']:<11}{u['probability']:>8.4f}  {u['decision'] or '':<9}"
+                     f"{u['band'] or '':<5}{u['latency_ms']:>7.2f}ms  {code} {text} "
+                     f"({feature} = {shown})")
+    lines.append("")
+    r = summary.rescore
+    lines.append(f"rescoring: {r.get('scored', 0):,} users audited with reason codes, "
+                 f"{r.get('quarantined', 0)} quarantined (blink.risk_score_audits)")
+    if summary.report:
+        lines.append(f"model report: {summary.report}")
+    user = summary.users[0]["user_id"]
+    lines += [
+        "",
+        "Next:",
+        f"  make psql   then  SELECT * FROM blink_explain('{user}');",
+        "  make train ARGS=--deploy               retrain; promotes only a better model",
+        f"  make blink ARGS='report --user {user}'   one user's SHAP picture",
+        "  make blink ARGS=--help                 every blink command",
+        "  make stop                              stop the cluster",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dsn", action="store_true", help="print the cluster's DSN and exit")
     parser.add_argument("--stop", action="store_true", help="stop the cluster and exit")
+    parser.add_argument("--users", type=int, default=DemoSize.users, help="synthetic users")
+    parser.add_argument("--weeks", type=int, default=DemoSize.weeks, help="weeks of history")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"),
+                        help="where the trainer writes artifacts and the report")
     args = parser.parse_args(argv)
     cluster = LocalCluster()
 
@@ -110,25 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             print("blink: demo cluster stopped")
         return 0
 
-    import psycopg
-
-    from trainer import synthetic
-
     print(f"blink: starting the project-local cluster in {cluster.root}")
+    size = DemoSize(users=args.users, weeks=args.weeks)
     cluster.start()
-    migrate.upgrade(cluster.dsn())
-    population = synthetic.generate(DEMO_USERS, seed=DEMO_SEED)
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        ensure_app_role(conn)
-        loaded = load_population(conn, population)
-        print(f"blink: {loaded or 'no new'} feature snapshots loaded")
-        model_id, booster, created = install_model(conn, population)
-        print(f"blink: champion is model {model_id} ({'trained now' if created else 'reused'})")
+    summary = run_demo(cluster.dsn, size, args.models_dir, progress=sys.stderr.isatty())
     print()
-    print("\n".join(score_table(cluster, population, booster)))
-    print()
-    print(f"Try it:  psql \"{cluster.dsn()}\" -c \"SELECT blink_score('user-42')\"")
-    print("          (make psql opens a shell; make stop stops the cluster)")
+    print(render(summary))
     return 0
 
 

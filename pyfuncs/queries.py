@@ -71,7 +71,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                coalesce((r ->> 'forced')::boolean, false),
                coalesce(r ->> 'reason', 'promoted'), $2,
                (r ->> 'window_start')::timestamptz, (r ->> 'window_end')::timestamptz,
-               coalesce(r -> 'candidate_metrics', '{}'), r -> 'champion_metrics'
+               coalesce(r -> 'candidate_metrics', '{}'),
+               nullif(r -> 'champion_metrics', 'null')  -- no champion: SQL NULL
         FROM (SELECT $3::jsonb AS r) x
         """,
         ["bigint", "bigint", "text"],

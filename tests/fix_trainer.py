@@ -49,7 +49,11 @@ def counts(conn: psycopg.Connection) -> dict[str, int]:
     return {t: conn.execute(f"SELECT count(*) FROM blink.{t}").fetchone()[0] for t in tables}
 
 
-def latest_vector(history: synthetic.History, user_id: str, names: list[str]) -> np.ndarray:
+def latest_vector(history: synthetic.History, user_id: str, names: list[str],
+                  categories: dict | None = None) -> np.ndarray:
     """The user's newest snapshot as a model input row (what blink_score reads)."""
+    from pyfuncs.features import FeatureSpec
+
     doc = max((s for s in history.snapshots if s[0] == user_id), key=lambda s: s[1])[2]
-    return np.array([[doc.get(n, np.nan) for n in names]], dtype=np.float64)
+    spec = FeatureSpec(names, categories)
+    return np.array([spec.vector(doc, allow_unknown=True, where="")], dtype=np.float64)

@@ -12,6 +12,7 @@ arguments; 3 bad training data; 4 database error (or no champion); 5 artifact er
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -261,38 +262,41 @@ def explain_png(conn: Any, model_id: int, version: str, user_id: str, *,
     from pyfuncs.features import FeatureSpec
     from trainer.report import waterfall_png
 
-    steps = tqdm(total=3, desc="report", unit=" steps", disable=not progress)
-    model_text, names, categories = conn.execute(
-        "SELECT model_text, feature_names, feature_categories FROM blink.blink_models "
-        "WHERE id = %s", [model_id]).fetchone()
-    snapshot = conn.execute("SELECT id, snapshot_at, features FROM blink.latest_snapshot(%s)",
-                            [user_id]).fetchone()
-    if snapshot is None:
-        steps.close()
-        raise ConfigError(f"no feature snapshot for user {user_id!r} (an unknown user, or "
-                          "none stored yet in blink.feature_store_snapshots)")
-    snapshot_id, snapshot_at, doc = snapshot
-    steps.update()
-    spec = FeatureSpec(list(names), categories or None)
-    where = f"in snapshot {snapshot_id} of user {user_id!r}"
-    try:
-        row = spec.vector(doc or {}, allow_unknown=True, where=where)
-    except FeatureError as exc:
-        steps.close()
-        raise TrainingDataError(f"cannot explain: {exc}") from None
-    shown = []
-    for j, (name, value) in enumerate(zip(spec.names, row, strict=True)):
-        display = spec.display_value(j, value)
-        given = (doc or {}).get(name)
-        # A category the model never saw is a missing value to it; show what was given.
-        shown.append(f"{given} (unseen)" if display is None and given is not None else display)
-    booster = lightgbm.Booster(model_str=model_text)
-    steps.update()
-    title = f"user {user_id}, snapshot {snapshot_id} ({snapshot_at:%Y-%m-%d %H:%M %Z}), " \
-            f"model {version}"
-    png = waterfall_png(booster, row, shown, spec.names, title=title)
-    steps.update()
-    steps.close()
+    with tqdm(total=3, desc="report", unit=" steps", disable=not progress) as steps:
+        model_text, names, categories = conn.execute(
+            "SELECT model_text, feature_names, feature_categories FROM blink.blink_models "
+            "WHERE id = %s", [model_id]).fetchone()
+        snapshot = conn.execute(
+            "SELECT id, snapshot_at, features FROM blink.latest_snapshot(%s)",
+            [user_id]).fetchone()
+        if snapshot is None:
+            raise ConfigError(f"no feature snapshot for user {user_id!r} (an unknown user, or "
+                              "none stored yet in blink.feature_store_snapshots)")
+        snapshot_id, snapshot_at, doc = snapshot
+        doc = doc or {}
+        steps.update()
+
+        spec = FeatureSpec(list(names), categories or None)
+        try:
+            row = spec.vector(doc, allow_unknown=True,
+                              where=f"in snapshot {snapshot_id} of user {user_id!r}")
+        except FeatureError as exc:
+            raise TrainingDataError(f"cannot explain: {exc}") from None
+        shown = []
+        for j, (name, value) in enumerate(zip(spec.names, row, strict=True)):
+            display, given = spec.display_value(j, value), doc.get(name)
+            if display is None and given is not None:
+                # A category the model never saw is a missing value to it; show what was given.
+                text = given if isinstance(given, str) else json.dumps(given)
+                display = f"{text} (unseen)"
+            shown.append(display)
+        booster = lightgbm.Booster(model_str=model_text)
+        steps.update()
+
+        title = (f"user {user_id}, snapshot {snapshot_id} "
+                 f"({snapshot_at:%Y-%m-%d %H:%M %Z}), model {version}")
+        png = waterfall_png(booster, row, shown, spec.names, title=title)
+        steps.update()
     probability = float(booster.predict([row])[0])
     return png, {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at,
                  "probability": probability}
@@ -311,12 +315,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             if path != "-":
                 print(path)
             return 0
-        png, shown = explain_png(conn, model_id, version, args.user, progress=_progress(args))
+        png, facts = explain_png(conn, model_id, version, args.user, progress=_progress(args))
     output = args.output or Path(f"explain-{_safe(args.user)}-{_safe(version)}.png")
     path = _write(output, png)
     log.info("user %s, snapshot %s (%s): probability of default %.4f under model %d (%s)",
-             args.user, shown["snapshot_id"], shown["snapshot_at"].isoformat(),
-             shown["probability"], model_id, version)
+             args.user, facts["snapshot_id"], facts["snapshot_at"].isoformat(),
+             facts["probability"], model_id, version)
     if path != "-":
         print(path)
     return 0

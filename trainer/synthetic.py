@@ -5,6 +5,10 @@ vary independently; the clean buffer (days of spending covered by the balance) f
 both; overdrafts over 90 days follow a Poisson rate that grows as the buffer shrinks. The
 log-odds of default rise with overdrafts, debt load and volatility and fall with income and
 buffer, so a tree model has a real, learnable signal. About 3% of values are missing.
+
+Histories (:func:`generate_history`) also carry what a lender's table has as text: the
+user's housing and employment type (strings) and whether income arrives by direct deposit
+(a boolean). They shift the log-odds too, so the trainer learns them as categories.
 """
 
 from __future__ import annotations
@@ -86,6 +90,37 @@ def generate(n_users: int, seed: int = 7, drift: float = 0.0, prefix: str = "use
 
 # --- Histories: snapshots over time and advances with outcomes (for training) ---------------
 
+# Categorical attributes of a user (stable over time) and what each adds to the log-odds.
+CATEGORICAL = {
+    "housing": {"own": -0.35, "mortgage": -0.15, "rent": 0.25, "family": 0.1},
+    "employment_type": {"salaried": -0.2, "self_employed": 0.1, "gig": 0.45,
+                        "benefits": 0.3, "retired": -0.1},
+    "direct_deposit": {True: -0.3, False: 0.2},
+}
+CATEGORICAL_WEIGHTS = {
+    "housing": [0.25, 0.25, 0.4, 0.1],
+    "employment_type": [0.5, 0.12, 0.18, 0.1, 0.1],
+    "direct_deposit": [0.7, 0.3],
+}
+
+
+def categorical_attributes(n_users: int, seed: int) -> dict[str, list[Any]]:
+    """Each user's housing, employment type and direct deposit (own random stream, so the
+    numeric features stay what they were without these)."""
+    rng = np.random.default_rng([seed, 1])
+    out = {}
+    for name, effects in CATEGORICAL.items():
+        values = list(effects)
+        picks = rng.choice(len(values), size=n_users, p=CATEGORICAL_WEIGHTS[name])
+        out[name] = [values[k] for k in picks]
+    return out
+
+
+def categorical_logit(attributes: dict[str, list[Any]], users: list[int]) -> np.ndarray:
+    """What the users' categorical attributes add to the log-odds of default."""
+    return np.array([sum(CATEGORICAL[name][attributes[name][u]] for name in CATEGORICAL)
+                     for u in users], dtype=float)
+
 ADVANCE_TERM_DAYS = 14  # a cash advance is due two weeks after it is issued
 
 
@@ -98,7 +133,7 @@ class History:
     ``probability`` the outcome was drawn from (not stored in the database).
     """
 
-    snapshots: list[tuple[str, datetime, dict[str, float]]]
+    snapshots: list[tuple[str, datetime, dict[str, Any]]]
     outcomes: list[dict[str, Any]]
     drift_at: datetime | None
 
@@ -180,7 +215,9 @@ def generate_history(
     matrix = np.array(prior_rows).reshape(-1, len(FEATURES))
     probability = default_probability(matrix) if len(matrix) else np.zeros(0)
     drifted = np.array([_is_drifted(start, at, drift_at) for _, at in issued], dtype=float)
-    logit = np.log(probability / (1 - probability)) + 0.4 * drift * drifted
+    attributes = categorical_attributes(n_users, seed)
+    logit = (np.log(probability / (1 - probability)) + 0.4 * drift * drifted
+             + categorical_logit(attributes, [u for u, _ in issued]))
     probability = 1 / (1 + np.exp(-logit))
     bad = rng.random(len(issued)) < probability
     defaulted = rng.random(len(issued)) < 0.6
@@ -204,10 +241,15 @@ def generate_history(
         })
 
     snapshots = []
+    missing = np.random.default_rng([seed, 2]).random((weeks, n_users, len(CATEGORICAL))) < 0.03
     for w in range(weeks):
         for u in range(n_users):
-            doc = {name: float(v) for name, v in zip(FEATURES, snap_values[w][u], strict=True)
-                   if not np.isnan(v)}
+            doc: dict[str, Any] = {name: float(v) for name, v in
+                                   zip(FEATURES, snap_values[w][u], strict=True)
+                                   if not np.isnan(v)}
+            for k, name in enumerate(CATEGORICAL):
+                if not missing[w, u, k]:
+                    doc[name] = attributes[name][u]
             snapshots.append((user_ids[u], start + timedelta(seconds=float(times[u, w])), doc))
     snapshots.sort(key=lambda s: (s[1], s[0]))
     return History(snapshots, outcomes, drift_at)

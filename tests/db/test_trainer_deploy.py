@@ -51,10 +51,12 @@ def test_trainer_deploy_promotes_and_open_session_scores_with_new_model(db, tmp_
         app.close()
     assert new_id != weak_id
     with db.connect() as conn:
-        text, names, auc = conn.execute(
-            "SELECT model_text, feature_names, (metrics->>'roc_auc')::float8 "
+        text, names, categories, auc = conn.execute(
+            "SELECT model_text, feature_names, feature_categories, (metrics->>'roc_auc')::float8 "
             "FROM blink.blink_models WHERE id = %s", [new_id]).fetchone()
-    expected = lightgbm.Booster(model_str=text).predict(latest_vector(history, user, names))[0]
+    assert {"housing", "employment_type", "direct_deposit"} <= set(categories)
+    expected = lightgbm.Booster(model_str=text).predict(
+        latest_vector(history, user, names, categories))[0]
     assert after == pytest.approx(expected, abs=1e-9)
     assert after != pytest.approx(before, abs=1e-6)
     assert f"{auc:.4f}" in proc.stdout

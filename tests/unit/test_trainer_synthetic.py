@@ -25,8 +25,12 @@ def test_history_is_reproducible_and_has_weekly_snapshots_per_user():
     times = [s[1] for s in per_user]
     assert times == sorted(times) and times[-1] - times[0] > timedelta(weeks=10)
     names = {k for s in a.snapshots for k in s[2]}
-    assert names == set(synthetic.FEATURES)
-    assert any(len(s[2]) < len(synthetic.FEATURES) for s in a.snapshots)  # some missing
+    assert names == set(synthetic.FEATURES) | set(synthetic.CATEGORICAL)
+    assert any(len(s[2]) < len(names) for s in a.snapshots)  # some missing
+    # the categorical attributes are text and booleans, stable per user
+    assert {type(s[2]["housing"]) for s in a.snapshots if "housing" in s[2]} == {str}
+    assert {type(s[2]["direct_deposit"]) for s in a.snapshots if "direct_deposit" in s[2]} == {bool}
+    assert len({s[2].get("employment_type") for s in per_user} - {None}) == 1
 
 
 def test_outcomes_are_well_formed_and_depend_on_features():
