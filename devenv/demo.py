@@ -19,10 +19,11 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from devenv import migrate
 from devenv.cluster import LocalCluster
@@ -98,9 +99,9 @@ def load_history(conn: Any, size: DemoSize, today: datetime) -> tuple[int, int] 
     """Load the synthetic history unless outcomes are already there (a second run)."""
     from trainer import ingest, synthetic
 
-    if conn.execute("SELECT EXISTS (SELECT FROM blink.repayment_outcomes)").fetchone()[0]:
+    if _one(conn, "SELECT EXISTS (SELECT FROM blink.repayment_outcomes)"):
         return None
-    if conn.execute("SELECT EXISTS (SELECT FROM blink.feature_store_snapshots)").fetchone()[0]:
+    if _one(conn, "SELECT EXISTS (SELECT FROM blink.feature_store_snapshots)"):
         print("blink: note: this database has snapshots but no outcomes (an older demo?); "
               "the history is added next to them. `make stop` and removing the cluster "
               "directory starts afresh.")
@@ -109,8 +110,8 @@ def load_history(conn: Any, size: DemoSize, today: datetime) -> tuple[int, int] 
     return ingest.load_history(conn, history)
 
 
-def train(conn: Any, size: DemoSize, models_dir: Path, progress: bool) -> tuple[int, bool,
-                                                                                dict, str, str | None]:
+def train(conn: Any, size: DemoSize, models_dir: Path,
+          progress: bool) -> tuple[int, bool, dict, str, str | None]:
     """Train and promote with the trainer, or reuse the demo's model of this size.
 
     Returns (model id, trained now, metrics, gate decision, report path).
@@ -122,8 +123,7 @@ def train(conn: Any, size: DemoSize, models_dir: Path, progress: bool) -> tuple[
     version = f"demo-{size.key()}"
     model_id = registry.model_id_by_version(conn, version)
     if model_id is not None:
-        metrics = conn.execute("SELECT metrics FROM blink.blink_models WHERE id = %s",
-                               [model_id]).fetchone()[0]
+        metrics = _one(conn, "SELECT metrics FROM blink.blink_models WHERE id = %s", [model_id])
         if registry.champion_id(conn) != model_id:
             registry.promote(conn, model_id, "make demo: the demo's model")
         report = models_dir / version / "report.html"
@@ -149,7 +149,7 @@ def score_users(app_dsn: str, user_ids: list[str]) -> list[dict[str, Any]]:
         app.execute("SELECT blink_score(%s)", [user_ids[0]])  # the session loads the model once
         for user in user_ids:
             start = time.perf_counter()
-            (probability,) = app.execute("SELECT blink_score(%s)", [user]).fetchone()
+            probability = _one(app, "SELECT blink_score(%s)", [user])
             latency_ms = (time.perf_counter() - start) * 1000
             decided = app.execute("SELECT decision, risk_band FROM blink_decide(%s)",
                                   [user]).fetchone()
@@ -180,17 +180,21 @@ def run_demo(dsn: Callable[..., str], size: DemoSize, models_dir: Path,
         loaded = load_history(conn, size, today)
         model_id, trained_now, metrics, decision, report = train(conn, size, models_dir,
                                                                  progress)
-        version = conn.execute("SELECT version FROM blink.blink_models WHERE id = %s",
-                               [model_id]).fetchone()[0]
-        users = [r[0] for r in conn.execute(
-            "SELECT user_id FROM blink.latest_snapshots() ORDER BY user_id COLLATE \"C\" "
-            "LIMIT %s", [size.show]).fetchall()]
+        version = _one(conn, "SELECT version FROM blink.blink_models WHERE id = %s", [model_id])
+    users = [f"user-{i}" for i in range(0, size.users, max(1, size.users // size.show))]
     summary = DemoSummary(loaded, model_id, version, trained_now, float(metrics["roc_auc"]),
                           int(metrics["test"]["rows"]), decision, report)
-    summary.users = score_users(dsn(user=APP_ROLE), users)
+    summary.users = score_users(dsn(user=APP_ROLE), users[:size.show])
     with psycopg.connect(dsn(), autocommit=True) as conn:
-        summary.rescore = conn.execute("SELECT blink_rescore_pending()").fetchone()[0]
+        summary.rescore = _one(conn, "SELECT blink_rescore_pending()")
     return summary
+
+
+def _one(conn: Any, sql: str, args: list[Any] | None = None) -> Any:
+    """The single value of a one-row query."""
+    row = conn.execute(sql, args).fetchone()
+    assert row is not None, sql
+    return row[0]
 
 
 def render(summary: DemoSummary) -> str:

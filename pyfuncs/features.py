@@ -136,9 +136,8 @@ class FeatureSpec:
     @classmethod
     def from_json(cls, names: Sequence[str], categories: str | Mapping | None) -> FeatureSpec:
         """From a model row: ``feature_names`` and ``feature_categories`` (JSON text or dict)."""
-        if isinstance(categories, str):
-            categories = json.loads(categories)
-        return cls(names, categories)
+        parsed = json.loads(categories) if isinstance(categories, str) else categories
+        return cls(names, parsed)
 
     def __len__(self) -> int:
         return len(self.names)

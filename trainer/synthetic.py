@@ -91,7 +91,7 @@ def generate(n_users: int, seed: int = 7, drift: float = 0.0, prefix: str = "use
 # --- Histories: snapshots over time and advances with outcomes (for training) ---------------
 
 # Categorical attributes of a user (stable over time) and what each adds to the log-odds.
-CATEGORICAL = {
+CATEGORICAL: dict[str, dict[Any, float]] = {
     "housing": {"own": -0.35, "mortgage": -0.15, "rent": 0.25, "family": 0.1},
     "employment_type": {"salaried": -0.2, "self_employed": 0.1, "gig": 0.45,
                         "benefits": 0.3, "retired": -0.1},
@@ -108,7 +108,7 @@ def categorical_attributes(n_users: int, seed: int) -> dict[str, list[Any]]:
     """Each user's housing, employment type and direct deposit (own random stream, so the
     numeric features stay what they were without these)."""
     rng = np.random.default_rng([seed, 1])
-    out = {}
+    out: dict[str, list[Any]] = {}
     for name, effects in CATEGORICAL.items():
         values = list(effects)
         picks = rng.choice(len(values), size=n_users, p=CATEGORICAL_WEIGHTS[name])

@@ -64,6 +64,7 @@ def test_bad_csv_writes_nothing(db, tmp_path, caplog):
     code = cli.main(["import-csv", str(path), "--dsn", db.dsn(), "--user-col", "customer",
                      "--time-col", "applied_at", "--label-col", "bad", "--quiet"])
     assert code == 3
-    assert "line 41 column metric_volatility90: 'n/a' is not a number" in caplog.text
+    assert ("column metric_volatility90 mixes numbers (line 2: " in caplog.text
+            and "and text (line 41: 'n/a')" in caplog.text)
     with db.connect() as conn:
         assert counts(conn) == start

@@ -52,7 +52,10 @@ def test_snapshot_written_after_issue_time_cannot_change_training_set(loaded):
     for r in before.rows:
         last[r.user_id] = max(last.get(r.user_id, r.issued_at), r.issued_at)
     outcomes = sorted(last.items())
-    poison = {name: 1e6 for name in before.feature_names}
+    # 1e6 in every numeric feature; categorical ones keep a category they know
+    poison = {name: 1e6 if name not in before.spec.categories else
+              before.spec.categories[name][0] for name in before.feature_names}
+    numeric = [j for j in range(len(before.spec)) if not before.spec.is_categorical(j)]
     with loaded.connect() as conn, conn.cursor() as cur:
         # Snapshots at the very instant of issue and after it.
         cur.executemany(
@@ -75,7 +78,7 @@ def test_snapshot_written_after_issue_time_cannot_change_training_set(loaded):
                                               Jsonb(poison)])
     with loaded.connect(TRAINER_USER) as trainer:
         control = load_dataset(trainer, config, CUTOFF)
-    changed = np.flatnonzero((control.X == 1e6).all(axis=1))
+    changed = np.flatnonzero((control.X[:, numeric] == 1e6).all(axis=1))
     assert [(control.rows[i].user_id, control.rows[i].issued_at) for i in changed] == [(user, at)]
 
 
@@ -200,8 +203,8 @@ def test_single_class_exits_3_and_writes_nothing(db, history, tmp_path, caplog):
     _assert_untouched(db, tmp_path, start)
 
 
-def test_non_numeric_value_exits_3_naming_it_and_writes_nothing(loaded, history, tmp_path,
-                                                                caplog):
+def test_text_in_a_numeric_feature_exits_3_naming_it_and_writes_nothing(loaded, history,
+                                                                       tmp_path, caplog):
     target = history.outcomes[100]
     with loaded.connect() as conn:
         conn.execute(
@@ -212,8 +215,8 @@ def test_non_numeric_value_exits_3_naming_it_and_writes_nothing(loaded, history,
         start = counts(conn)
     assert _cli(loaded, tmp_path) == 3
     err = caplog.text
-    assert 'feature "metric_total_balance"' in err and "string" in err
-    assert repr(target["user_id"]) in err
+    assert "feature metric_total_balance mixes numbers and text" in err
+    assert '"1,200.00" in snapshot' in err and repr(target["user_id"]) in err
     _assert_untouched(loaded, tmp_path, start)
 
 

@@ -77,5 +77,6 @@ def test_ties_keep_the_model_feature_order_and_json_round_trips():
 
 
 def test_fewer_features_than_four_gives_fewer_reasons():
-    reasons = explain.top_reasons(np.array([[0.2, 0.1, 0.0]]), np.ones((1, 2)), FeatureSpec(["a", "b"]), TABLE)
+    reasons = explain.top_reasons(np.array([[0.2, 0.1, 0.0]]), np.ones((1, 2)),
+                                  FeatureSpec(["a", "b"]), TABLE)
     assert [r["feature"] for r in reasons[0]] == ["a", "b"]
