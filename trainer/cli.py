@@ -142,6 +142,11 @@ def _import_arguments(imp: argparse.ArgumentParser) -> None:
                           "where they look like numbers (a branch code, a postcode)")
     imp.add_argument("--snapshot-lead-seconds", type=float, default=1.0,
                      help="the snapshot is taken this long before the issue time (default 1)")
+    imp.add_argument("--train", action="store_true",
+                     help="then train and promote if better, exactly as `blink train --deploy` "
+                          "(from a CSV to a champion in one command)")
+    imp.add_argument("--grace-days", type=float,
+                     help="with --train: days after due before an outcome counts (default 30)")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -155,7 +160,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         snapshots, outcomes = import_csv(conn, args.csv, columns,
                                          timedelta(seconds=args.snapshot_lead_seconds))
     print(f"imported {outcomes} outcomes and {snapshots} snapshots from {args.csv}")
-    return 0
+    if not args.train:
+        return 0
+    train = ["train", "--deploy"] + (["--dsn", args.dsn] if args.dsn else [])
+    train += (["--grace-days", str(args.grace_days)] if args.grace_days is not None else [])
+    return cmd_train(build_parser().parse_args(train + (["--quiet"] if args.quiet else [])))
 
 
 # --- synth ---------------------------------------------------------------------------------
@@ -360,7 +369,8 @@ COMMANDS: dict[str, Command] = {
         "transaction.\nRun it as the tables' owner (the trainer role may only read them).",
         """  blink import-csv history.csv
   blink import-csv history.csv --user-col customer --time-col applied_at \\
-      --label-col bad --due-col due --categorical branch,employment_type""",
+      --label-col bad --due-col due --categorical branch,employment_type
+  blink import-csv german.csv --train      # then train and promote, in one command""",
         _import_arguments, cmd_import),
     "synth": Command(
         "load a generated history (users, snapshots, outcomes)",
