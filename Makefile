@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink bench freeze schema fuzz
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink replica bench freeze schema fuzz
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -26,6 +26,7 @@ help:
 	@echo "make freeze record new db/incremental files as released;  make schema  regenerate db/schema.sql"
 	@echo "make train  retrain on the demo cluster (ARGS=--deploy promotes a better model)"
 	@echo "make blink  the blink command on the demo cluster, e.g. make blink ARGS='report --user user-0'"
+	@echo "make replica a hot standby of the demo cluster (docs/scale-out.md)"
 	@echo "make bench  benchmarks;  make fuzz  the long fuzz run"
 
 deps:
@@ -75,6 +76,10 @@ train: venv
 
 blink: venv
 	@DATABASE_URL="$(DEMO_URL)" $(VENV)/bin/blink $(ARGS)
+
+# A hot standby of the demo cluster (pg_basebackup -R); make replica ARGS=--stop stops it.
+replica: venv
+	@$(PY) -m devenv.replica --primary "$$($(SYSTEM_PYTHON) -m devenv.demo --dsn)" $(ARGS)
 
 bench: venv
 	$(PY) -m bench $(if $(QUICK),--quick)

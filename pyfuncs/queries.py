@@ -78,8 +78,11 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         ["bigint", "bigint", "text"],
     ),
     # Per database (advisory locks are), held to the end of the transaction.
+    # A standby takes the lock too (locks need no writes), so it is asked about first.
     "rescore_lock": (
-        "SELECT pg_try_advisory_xact_lock(hashtext('blink.rescore_pending')) AS locked",
+        "SELECT pg_is_in_recovery() AS standby,"
+        " NOT pg_is_in_recovery()"
+        " AND pg_try_advisory_xact_lock(hashtext('blink.rescore_pending')) AS locked",
         [],
     ),
     "shadow_models": (

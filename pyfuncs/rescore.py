@@ -3,6 +3,7 @@
 A user is pending for a model when the user's latest snapshot has no risk_score_audits row
 by that model: new data since the last score, or a new champion since then. The run
 
+* on a hot standby returns at once, saying so (rescoring writes; it runs on the primary);
 * takes a per-database advisory lock for its transaction; a run that cannot get it returns
   at once (pg_cron queues overlapping runs of one job, but not a manual call racing a job);
 * scores the champion's pending users first, then each shadow model's, in batches: one SPI
@@ -66,6 +67,10 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
         "seconds": 0.0,
     }
     lock = queries.one(plpy, GD, "rescore_lock")
+    if lock and lock["standby"]:
+        summary["reason"] = ("this server is a standby (read-only): rescoring runs on the "
+                             "primary, and its audits replicate here")
+        return summary
     if not (lock and lock["locked"]):
         summary["reason"] = "another blink_rescore_pending() run is in progress in this database"
         return summary
