@@ -169,6 +169,14 @@ class FeatureSpec:
                     hint="The champion model uses: " + ", ".join(self.names),
                 )
         vector = []
+        if not self.categories:  # all numeric: the per-call hot path, kept minimal
+            for name in self.names:
+                value = doc.get(name)
+                if type(value) is float and value - value == 0.0:
+                    vector.append(value)
+                else:
+                    vector.append(feature_value(name, value, where))
+            return vector
         for name, codes in zip(self.names, self._codes, strict=True):
             value = doc.get(name)
             # Fast path for the common case, a finite float (x - x is NaN for NaN and infinities).
