@@ -131,8 +131,8 @@ def train(conn: Any, size: DemoSize, models_dir: Path,
                 str(report) if report.exists() else None)
     config = TrainerConfig(max_rounds=size.max_rounds, seed=size.seed).validate()
     # force: a cluster from an older demo may hold a champion this history never saw.
-    options = RunOptions(deploy=registry.champion_id(conn) is None,
-                         force=registry.champion_id(conn) is not None, output_dir=models_dir,
+    has_champion = registry.champion_id(conn) is not None
+    options = RunOptions(deploy=not has_champion, force=has_champion, output_dir=models_dir,
                          version=version, progress=progress)
     result = run(conn, config, options)
     assert result.model_id is not None and result.decision is not None

@@ -32,7 +32,27 @@ class Refused(Exception):
     """The model cannot be used; the message says why."""
 
 
-def probe_matrix(booster: Any, num_features: int,
+def splits(dump: dict, num_features: int) -> tuple[list[list[float]], set[int]]:
+    """One walk over the model's trees (``booster.dump_model()``): each feature's numeric
+    split thresholds, and the features split on as categories."""
+    thresholds: list[list[float]] = [[] for _ in range(num_features)]
+    categorical: set[int] = set()
+
+    def walk(node: dict) -> None:
+        if "split_feature" in node:
+            if node.get("decision_type") == "==":
+                categorical.add(node["split_feature"])
+            elif isinstance(value := node.get("threshold"), int | float):
+                thresholds[node["split_feature"]].append(float(value))
+            walk(node["left_child"])
+            walk(node["right_child"])
+
+    for tree in dump["tree_info"]:
+        walk(tree["tree_structure"])
+    return thresholds, categorical
+
+
+def probe_matrix(thresholds: list[list[float]],
                  category_counts: dict[int, int] | None = None) -> Any:
     """Rows that exercise the trees: each feature's split thresholds +- a little, and NaN.
 
@@ -42,19 +62,7 @@ def probe_matrix(booster: Any, num_features: int,
     import numpy as np
 
     rng = np.random.default_rng(20261122)
-    thresholds: list[list[float]] = [[] for _ in range(num_features)]
-
-    def walk(node: dict) -> None:
-        if "split_feature" in node:
-            value = node.get("threshold")
-            if isinstance(value, int | float):
-                thresholds[node["split_feature"]].append(float(value))
-            walk(node["left_child"])
-            walk(node["right_child"])
-
-    for tree in booster.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    matrix = rng.normal(0, 1000, size=(PROBE_ROWS, num_features))
+    matrix = rng.normal(0, 1000, size=(PROBE_ROWS, len(thresholds)))
     for j, values in enumerate(thresholds):
         if values:
             picks = rng.choice(values, size=PROBE_ROWS)
@@ -63,22 +71,6 @@ def probe_matrix(booster: Any, num_features: int,
         matrix[:, j] = rng.integers(0, count, size=PROBE_ROWS)
     matrix[rng.random(matrix.shape) < 0.1] = np.nan
     return matrix
-
-
-def categorical_features(booster: Any) -> set[int]:
-    """Indices of the features the model's trees split on as categories."""
-    used: set[int] = set()
-
-    def walk(node: dict) -> None:
-        if "split_feature" in node:
-            if node.get("decision_type") == "==":
-                used.add(node["split_feature"])
-            walk(node["left_child"])
-            walk(node["right_child"])
-
-    for tree in booster.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    return used
 
 
 def categorical_indices(model_text: str) -> list[int]:
@@ -90,23 +82,27 @@ def categorical_indices(model_text: str) -> list[int]:
     return []
 
 
-def check_categories(booster: Any, model_text: str, names: list[str],
+def check_categories(booster: Any, model_text: str, split_on: set[int], names: list[str],
                      categories: dict[str, list]) -> dict[int, int]:
-    """The row's categories against the model text's; returns index -> number of categories."""
+    """The row's categories against the model text's; returns index -> number of categories.
+
+    ``split_on``: the features the trees split on as categories (:func:`splits`).
+    """
     unknown = sorted(set(categories) - set(names))
     if unknown:
         raise Refused(f"feature_categories names unknown feature(s) {unknown}")
     declared = [j for j, n in enumerate(names) if n in categories]
-    if categorical_indices(model_text) != declared:
+    in_parameters = categorical_indices(model_text)
+    if in_parameters != declared:
         raise Refused(f"the model text's categorical features "
-                      f"{[names[j] for j in categorical_indices(model_text) if j < len(names)]}"
+                      f"{[names[j] for j in in_parameters if j < len(names)]}"
                       f" are not the row's feature_categories {sorted(categories)}")
     in_text = list(booster.pandas_categorical or [])
     expected = [categories[names[j]] for j in declared]
     if in_text != expected:
         raise Refused("the row's feature_categories are not the categories in the model "
                       "text's pandas_categorical (same features, same categories, same order)")
-    undeclared = sorted(names[j] for j in categorical_features(booster) - set(declared))
+    undeclared = sorted(names[j] for j in split_on - set(declared))
     if undeclared:
         raise Refused(f"the model splits on {undeclared} as categorical, but feature_categories "
                       "does not list their categories")
@@ -130,8 +126,10 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     if names != list(feature_names):
         raise Refused(f"the model text's features {names} are not the row's feature_names "
                       f"{list(feature_names)} (same names, same order)")
-    category_counts = check_categories(booster, model_text, names, categories)
-    objective = str(booster.dump_model().get("objective", ""))
+    dump = booster.dump_model()  # once: 400 trees make this the worker's slowest read
+    thresholds, split_on = splits(dump, len(names))
+    category_counts = check_categories(booster, model_text, split_on, names, categories)
+    objective = str(dump.get("objective", ""))
     if not objective.startswith(("binary", "cross_entropy")):
         raise Refused(f"the model is not a binary classifier (objective {objective!r})")
     model = treelite.frontend.from_lightgbm(booster)
@@ -143,7 +141,7 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     from pyfuncs.integrity import sha256_hex
 
     compiled = CompiledPredictor(library, sha256_hex(library), len(names))
-    probe = probe_matrix(booster, len(names), category_counts)
+    probe = probe_matrix(thresholds, category_counts)
     got, buggy = compiled.predict_matrix(probe)
     expected = np.asarray(booster.predict(probe, num_threads=1), dtype=np.float64)
     if not np.all((expected >= 0) & (expected <= 1)):

@@ -83,15 +83,16 @@ def compile_library(booster: Any, model: Any = None) -> bytes:
         return libpath.read_bytes()
 
 
-def feature_categories(booster: Any) -> dict[str, list[str | bool]] | None:
-    """{feature: categories} of the booster's categorical features, from LightGBM's own record."""
+def feature_categories(booster: Any, model_text: str) -> dict[str, list[str | bool]] | None:
+    """{feature: categories} of the booster's categorical features, from LightGBM's own record
+    (``model_text`` is the booster's, already written out)."""
     lists = booster.pandas_categorical
     if not lists:
         return None
     names = list(booster.feature_name())
     from pyfuncs.vet_worker import categorical_indices
 
-    indices = categorical_indices(booster.model_to_string())
+    indices = categorical_indices(model_text)
     if len(indices) != len(lists):
         raise ValueError(f"the model has {len(indices)} categorical features but "
                          f"{len(lists)} category lists")
@@ -121,7 +122,7 @@ def build_artifact(
     serialized = bytes(model.serialize_bytes())
     text = booster.model_to_string()
     return ModelArtifact(
-        feature_categories=feature_categories(booster),
+        feature_categories=feature_categories(booster, text),
         version=version,
         feature_names=list(booster.feature_name()),
         model_text=text,

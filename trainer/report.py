@@ -95,8 +95,10 @@ def shap_contributions(booster: Any, X: np.ndarray) -> np.ndarray:
 
     One row per row of ``X``: a column per feature, then the expected value (base value).
     """
+    from pyfuncs.reasons import shap_values
+
     X = np.asarray(X, dtype=np.float64)
-    return np.asarray(booster.predict(X.reshape(-1, X.shape[-1]), pred_contrib=True))
+    return np.asarray(shap_values(booster, X.reshape(-1, X.shape[-1])))
 
 
 def _features_frame(X: np.ndarray, spec: FeatureSpec) -> Any:
