@@ -41,6 +41,7 @@ CREATE TABLE blink.blink_models (
     treelite_model_sha256 text,
     report_html text,  -- The model report (self-contained HTML with embedded plots), as written next to the artifacts.
     feature_categories jsonb,  -- Categorical features: {"feature": [category, ...]} (strings or booleans). A value's code is its position in the list; a value not in the list scores as missing, as in LightGBM. Numeric features are absent; NULL when every feature is numeric.
+    monitoring_reference jsonb,  -- Monitoring reference from the model's out-of-time window (never training rows): features' bins, proportions and missing rates, the score distribution, approval rate and band mix, realised ROC AUC with its sampling error. NULL: monitoring measures performance only.
     CONSTRAINT blink_models_pkey PRIMARY KEY (id),
     CONSTRAINT blink_models_compiled_lib_sha256_check CHECK ((compiled_lib_sha256 ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT blink_models_decision_threshold_check CHECK (((decision_threshold > (0)::double precision) AND (decision_threshold < (1)::double precision))),
@@ -49,6 +50,7 @@ CREATE TABLE blink.blink_models (
     CONSTRAINT blink_models_library_versions_check CHECK ((jsonb_typeof(library_versions) = 'object'::text)),
     CONSTRAINT blink_models_metrics_check CHECK ((jsonb_typeof(metrics) = 'object'::text)),
     CONSTRAINT blink_models_model_text_sha256_check CHECK ((model_text_sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT blink_models_monitoring_reference_check CHECK ((jsonb_typeof(monitoring_reference) = 'object'::text)),
     CONSTRAINT blink_models_params_check CHECK ((jsonb_typeof(params) = 'object'::text)),
     CONSTRAINT blink_models_risk_bands_check CHECK (((jsonb_typeof(risk_bands) = 'array'::text) AND (jsonb_array_length(risk_bands) > 0))),
     CONSTRAINT blink_models_treelite_hashed CHECK (((treelite_model IS NULL) = (treelite_model_sha256 IS NULL))),
@@ -59,7 +61,7 @@ CREATE TABLE blink.blink_models (
 CREATE TRIGGER blink_models_check BEFORE INSERT ON blink.blink_models FOR EACH ROW EXECUTE FUNCTION blink.check_model_row();
 CREATE TRIGGER blink_models_immutable BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.blink_models FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 GRANT SELECT ON blink.blink_models TO blink_trainer;
-GRANT INSERT (version, feature_names, model_text, compiled_lib, compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params, library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html, feature_categories) ON blink.blink_models TO blink_trainer;
+GRANT INSERT (version, feature_names, model_text, compiled_lib, compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params, library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html, feature_categories, monitoring_reference) ON blink.blink_models TO blink_trainer;
 
 -- Append-only: each champion/challenger comparison on the same out-of-time window and its decision (promoted, refused, or evaluated without --deploy) with the reason.
 CREATE TABLE blink.blink_promotion_reviews (
@@ -98,6 +100,7 @@ CREATE TABLE blink.blink_shadow_models (
     reason text NOT NULL,
     added_at timestamp with time zone DEFAULT now() NOT NULL,
     added_by text DEFAULT SESSION_USER NOT NULL,
+    until timestamp with time zone,  -- End of a probation shadow (the champion before the last promotion); monitoring removes it then. NULL: until removed.
     CONSTRAINT blink_shadow_models_pkey PRIMARY KEY (model_id),
     CONSTRAINT blink_shadow_models_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
     CONSTRAINT blink_shadow_models_reason_check CHECK ((reason <> ''::text))
@@ -117,6 +120,189 @@ CREATE TABLE blink.feature_store_snapshots (
 );
 CREATE INDEX feature_store_snapshots_user_latest ON blink.feature_store_snapshots USING btree (user_id, snapshot_at DESC, id DESC);
 GRANT SELECT ON blink.feature_store_snapshots TO blink_trainer;
+
+-- Append-only: what monitoring changed on its own (promotions and rollbacks through blink_promote/blink_rollback, retrain requests, ends of probation), citing the runs whose figures justified it.
+CREATE TABLE blink.monitoring_actions (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    run_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    action text NOT NULL,
+    rule text NOT NULL,
+    model_id bigint NOT NULL,
+    deployment_id bigint,
+    retrain_request_id bigint,
+    cited_run_ids bigint[] NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT monitoring_actions_pkey PRIMARY KEY (id),
+    CONSTRAINT monitoring_actions_action_check CHECK ((action = ANY (ARRAY['promote'::text, 'rollback'::text, 'retrain_request'::text, 'end_probation'::text]))),
+    CONSTRAINT monitoring_actions_check CHECK (((action = ANY (ARRAY['promote'::text, 'rollback'::text])) = (deployment_id IS NOT NULL))),
+    CONSTRAINT monitoring_actions_check1 CHECK (((action = 'retrain_request'::text) = (retrain_request_id IS NOT NULL))),
+    CONSTRAINT monitoring_actions_cited_run_ids_check CHECK ((cardinality(cited_run_ids) > 0)),
+    CONSTRAINT monitoring_actions_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES blink.blink_deployments(id),
+    CONSTRAINT monitoring_actions_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT monitoring_actions_reason_check CHECK ((reason <> ''::text)),
+    CONSTRAINT monitoring_actions_retrain_request_id_fkey FOREIGN KEY (retrain_request_id) REFERENCES blink.retrain_requests(id),
+    CONSTRAINT monitoring_actions_rule_check CHECK ((rule <> ''::text)),
+    CONSTRAINT monitoring_actions_run_id_fkey FOREIGN KEY (run_id) REFERENCES blink.monitoring_runs(id)
+);
+CREATE TRIGGER monitoring_actions_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.monitoring_actions FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.monitoring_actions TO blink_app;
+GRANT SELECT ON blink.monitoring_actions TO blink_trainer;
+
+-- Append-only: what monitoring found (alerts, insufficient data, actions taken or withheld and why). Each alert and action is also sent with NOTIFY on channel blink_monitoring.
+CREATE TABLE blink.monitoring_events (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    run_id bigint NOT NULL,
+    model_id bigint,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    severity text NOT NULL,
+    rule text NOT NULL,
+    cohort_kind text,
+    cohort_start timestamp with time zone,
+    message text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT monitoring_events_pkey PRIMARY KEY (id),
+    CONSTRAINT monitoring_events_cohort_kind_check CHECK ((cohort_kind = ANY (ARRAY['inputs'::text, 'outcomes'::text]))),
+    CONSTRAINT monitoring_events_detail_check CHECK ((jsonb_typeof(detail) = 'object'::text)),
+    CONSTRAINT monitoring_events_message_check CHECK ((message <> ''::text)),
+    CONSTRAINT monitoring_events_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT monitoring_events_rule_check CHECK ((rule <> ''::text)),
+    CONSTRAINT monitoring_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES blink.monitoring_runs(id),
+    CONSTRAINT monitoring_events_severity_check CHECK ((severity = ANY (ARRAY['info'::text, 'alert'::text, 'action'::text])))
+);
+CREATE INDEX monitoring_events_created ON blink.monitoring_events USING btree (created_at);
+CREATE TRIGGER monitoring_events_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.monitoring_events FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.monitoring_events TO blink_app;
+GRANT SELECT ON blink.monitoring_events TO blink_trainer;
+
+-- Append-only: every figure of every monitoring run, per model and cohort (inputs: by snapshot time; outcomes: by issue date), with its reference, sampling error, bounds and whether it breached. docs/monitoring.md defines each metric.
+CREATE TABLE blink.monitoring_metrics (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    run_id bigint NOT NULL,
+    model_id bigint NOT NULL,
+    cohort_kind text NOT NULL,
+    cohort_start timestamp with time zone NOT NULL,
+    cohort_end timestamp with time zone NOT NULL,
+    metric text NOT NULL,
+    feature text,
+    compared_model_id bigint,
+    value double precision,
+    reference double precision,
+    sampling_error double precision,
+    lower_bound double precision,
+    upper_bound double precision,
+    critical_value double precision,
+    p_value double precision,
+    rows integer NOT NULL,
+    status text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT monitoring_metrics_pkey PRIMARY KEY (id),
+    CONSTRAINT monitoring_metrics_check CHECK ((cohort_end > cohort_start)),
+    CONSTRAINT monitoring_metrics_cohort_kind_check CHECK ((cohort_kind = ANY (ARRAY['inputs'::text, 'outcomes'::text]))),
+    CONSTRAINT monitoring_metrics_compared_model_id_fkey FOREIGN KEY (compared_model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT monitoring_metrics_detail_check CHECK ((jsonb_typeof(detail) = 'object'::text)),
+    CONSTRAINT monitoring_metrics_metric_check CHECK ((metric <> ''::text)),
+    CONSTRAINT monitoring_metrics_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT monitoring_metrics_rows_check CHECK ((rows >= 0)),
+    CONSTRAINT monitoring_metrics_run_id_fkey FOREIGN KEY (run_id) REFERENCES blink.monitoring_runs(id),
+    CONSTRAINT monitoring_metrics_status_check CHECK ((status = ANY (ARRAY['ok'::text, 'breach'::text, 'insufficient_data'::text])))
+);
+CREATE INDEX monitoring_metrics_run ON blink.monitoring_metrics USING btree (run_id);
+CREATE INDEX monitoring_metrics_series ON blink.monitoring_metrics USING btree (model_id, metric, cohort_start);
+CREATE TRIGGER monitoring_metrics_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.monitoring_metrics FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.monitoring_metrics TO blink_trainer;
+
+-- What monitoring may do (mode off/alert/auto, kill_switch) and its thresholds; one row, edited with UPDATE by the owner. docs/monitoring.md explains each column.
+CREATE TABLE blink.monitoring_policy (
+    id boolean DEFAULT true NOT NULL,
+    mode text DEFAULT 'alert'::text NOT NULL,
+    kill_switch boolean DEFAULT false NOT NULL,
+    cohort interval DEFAULT '7 days'::interval NOT NULL,
+    grace interval DEFAULT '30 days'::interval NOT NULL,
+    lookback interval DEFAULT '182 days'::interval NOT NULL,
+    max_cohorts_per_run integer DEFAULT 8 NOT NULL,
+    drift_fdr double precision DEFAULT 0.001 NOT NULL,
+    drift_share double precision DEFAULT 0.3 NOT NULL,
+    score_alpha double precision DEFAULT 0.001 NOT NULL,
+    alert_alpha double precision DEFAULT 0.001 NOT NULL,
+    detectable_psi double precision DEFAULT 0.1 NOT NULL,
+    max_auc_standard_error double precision DEFAULT 0.04 NOT NULL,
+    performance_z double precision DEFAULT 3 NOT NULL,
+    alert_z double precision DEFAULT 2 NOT NULL,
+    consecutive_breaches integer DEFAULT 2 NOT NULL,
+    min_auc_gain double precision DEFAULT 0.005 NOT NULL,
+    calibration_tolerance double precision DEFAULT 0.01 NOT NULL,
+    confidence_z double precision DEFAULT 1.645 NOT NULL,
+    promote_after integer DEFAULT 2 NOT NULL,
+    rollback_after integer DEFAULT 1 NOT NULL,
+    cooldown interval DEFAULT '14 days'::interval NOT NULL,
+    probation interval DEFAULT '28 days'::interval NOT NULL,
+    broken_psi double precision DEFAULT 0.25 NOT NULL,
+    broken_approval_change double precision DEFAULT 0.15 NOT NULL,
+    shadow_disagreement double precision DEFAULT 0.25 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT monitoring_policy_pkey PRIMARY KEY (id),
+    CONSTRAINT monitoring_policy_alert_alpha_check CHECK (((alert_alpha > (0)::double precision) AND (alert_alpha < (0.5)::double precision))),
+    CONSTRAINT monitoring_policy_alert_z_check CHECK ((alert_z > (0)::double precision)),
+    CONSTRAINT monitoring_policy_broken_approval_change_check CHECK (((broken_approval_change > (0)::double precision) AND (broken_approval_change < (1)::double precision))),
+    CONSTRAINT monitoring_policy_broken_psi_check CHECK ((broken_psi > (0)::double precision)),
+    CONSTRAINT monitoring_policy_calibration_tolerance_check CHECK ((calibration_tolerance >= (0)::double precision)),
+    CONSTRAINT monitoring_policy_cohort_check CHECK ((cohort >= '01:00:00'::interval)),
+    CONSTRAINT monitoring_policy_confidence_z_check CHECK ((confidence_z > (0)::double precision)),
+    CONSTRAINT monitoring_policy_consecutive_breaches_check CHECK ((consecutive_breaches >= 1)),
+    CONSTRAINT monitoring_policy_cooldown_check CHECK ((cooldown >= '00:00:00'::interval)),
+    CONSTRAINT monitoring_policy_detectable_psi_check CHECK ((detectable_psi > (0)::double precision)),
+    CONSTRAINT monitoring_policy_drift_fdr_check CHECK (((drift_fdr > (0)::double precision) AND (drift_fdr < (0.5)::double precision))),
+    CONSTRAINT monitoring_policy_drift_share_check CHECK (((drift_share > (0)::double precision) AND (drift_share <= (1)::double precision))),
+    CONSTRAINT monitoring_policy_grace_check CHECK ((grace >= '00:00:00'::interval)),
+    CONSTRAINT monitoring_policy_id_check CHECK (id),
+    CONSTRAINT monitoring_policy_lookback_check CHECK ((lookback > '00:00:00'::interval)),
+    CONSTRAINT monitoring_policy_max_auc_standard_error_check CHECK ((max_auc_standard_error > (0)::double precision)),
+    CONSTRAINT monitoring_policy_max_cohorts_per_run_check CHECK ((max_cohorts_per_run >= 1)),
+    CONSTRAINT monitoring_policy_min_auc_gain_check CHECK ((min_auc_gain >= (0)::double precision)),
+    CONSTRAINT monitoring_policy_mode_check CHECK ((mode = ANY (ARRAY['off'::text, 'alert'::text, 'auto'::text]))),
+    CONSTRAINT monitoring_policy_performance_z_check CHECK ((performance_z > (0)::double precision)),
+    CONSTRAINT monitoring_policy_probation_check CHECK ((probation >= '00:00:00'::interval)),
+    CONSTRAINT monitoring_policy_promote_after_check CHECK ((promote_after >= 1)),
+    CONSTRAINT monitoring_policy_rollback_after_check CHECK ((rollback_after >= 1)),
+    CONSTRAINT monitoring_policy_score_alpha_check CHECK (((score_alpha > (0)::double precision) AND (score_alpha < (0.5)::double precision))),
+    CONSTRAINT monitoring_policy_shadow_disagreement_check CHECK (((shadow_disagreement > (0)::double precision) AND (shadow_disagreement <= (1)::double precision)))
+);
+CREATE TRIGGER monitoring_policy_changed BEFORE DELETE OR UPDATE ON blink.monitoring_policy FOR EACH ROW EXECUTE FUNCTION blink.monitoring_policy_changed();
+CREATE TRIGGER monitoring_policy_no_truncate BEFORE TRUNCATE ON blink.monitoring_policy FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.monitoring_policy TO blink_app;
+GRANT SELECT ON blink.monitoring_policy TO blink_trainer;
+
+-- Append-only: every edit of blink.monitoring_policy, before and after.
+CREATE TABLE blink.monitoring_policy_history (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    changed_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    changed_by text DEFAULT SESSION_USER NOT NULL,
+    old_policy jsonb NOT NULL,
+    new_policy jsonb NOT NULL,
+    CONSTRAINT monitoring_policy_history_pkey PRIMARY KEY (id)
+);
+CREATE TRIGGER monitoring_policy_history_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.monitoring_policy_history FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.monitoring_policy_history TO blink_trainer;
+
+-- Append-only: one row per monitoring run (blink_monitor_run): when, the data it looked at (as_of), the mode it acted in, and a summary.
+CREATE TABLE blink.monitoring_runs (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    as_of timestamp with time zone NOT NULL,
+    mode text NOT NULL,
+    status text NOT NULL,
+    summary jsonb NOT NULL,
+    run_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT monitoring_runs_pkey PRIMARY KEY (id),
+    CONSTRAINT monitoring_runs_mode_check CHECK ((mode = ANY (ARRAY['off'::text, 'alert'::text, 'auto'::text]))),
+    CONSTRAINT monitoring_runs_status_check CHECK ((status = ANY (ARRAY['done'::text, 'partial'::text, 'off'::text]))),
+    CONSTRAINT monitoring_runs_summary_check CHECK ((jsonb_typeof(summary) = 'object'::text))
+);
+CREATE TRIGGER monitoring_runs_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.monitoring_runs FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.monitoring_runs TO blink_trainer;
 
 -- Adverse-action reason per model feature, editable by the risk team. Row '*' is the text for features without a row. Texts are copied into each audit when it is written.
 CREATE TABLE blink.reason_codes (
@@ -158,6 +344,38 @@ CREATE INDEX repayment_outcomes_issued_at ON blink.repayment_outcomes USING btre
 CREATE INDEX repayment_outcomes_user ON blink.repayment_outcomes USING btree (user_id, issued_at);
 GRANT SELECT ON blink.repayment_outcomes TO blink_trainer;
 
+-- Append-only: how each retrain request ended (the model the trainer built, if any, and its promotion decision or error).
+CREATE TABLE blink.retrain_request_results (
+    request_id bigint NOT NULL,
+    handled_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    handled_by text DEFAULT SESSION_USER NOT NULL,
+    model_id bigint,
+    outcome text NOT NULL,
+    CONSTRAINT retrain_request_results_pkey PRIMARY KEY (request_id),
+    CONSTRAINT retrain_request_results_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT retrain_request_results_outcome_check CHECK ((outcome <> ''::text)),
+    CONSTRAINT retrain_request_results_request_id_fkey FOREIGN KEY (request_id) REFERENCES blink.retrain_requests(id)
+);
+CREATE TRIGGER retrain_request_results_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.retrain_request_results FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.retrain_request_results TO blink_trainer;
+
+-- Append-only: monitoring asks for a new model (the champion model_id has drifted or decayed). Pending until blink_retrain_request_done records what the trainer did.
+CREATE TABLE blink.retrain_requests (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    run_id bigint NOT NULL,
+    model_id bigint NOT NULL,
+    requested_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    rules text[] NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT retrain_requests_pkey PRIMARY KEY (id),
+    CONSTRAINT retrain_requests_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT retrain_requests_reason_check CHECK ((reason <> ''::text)),
+    CONSTRAINT retrain_requests_rules_check CHECK ((cardinality(rules) > 0)),
+    CONSTRAINT retrain_requests_run_id_fkey FOREIGN KEY (run_id) REFERENCES blink.monitoring_runs(id)
+);
+CREATE TRIGGER retrain_requests_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.retrain_requests FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+GRANT SELECT ON blink.retrain_requests TO blink_trainer;
+
 -- Append-only audit of every decision: inputs, model, probability, decision and reason codes.
 CREATE TABLE blink.risk_score_audits (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -179,7 +397,9 @@ CREATE TABLE blink.risk_score_audits (
     CONSTRAINT risk_score_audits_snapshot_id_model_id_key UNIQUE (snapshot_id, model_id),
     CONSTRAINT risk_score_audits_source_check CHECK ((source = ANY (ARRAY['rescore'::text, 'on-demand'::text, 'shadow'::text, 'cron'::text])))
 );
+CREATE INDEX risk_score_audits_model_snapshot ON blink.risk_score_audits USING btree (model_id, snapshot_at);
 CREATE INDEX risk_score_audits_user ON blink.risk_score_audits USING btree (user_id, scored_at DESC);
+CREATE INDEX risk_score_audits_user_model ON blink.risk_score_audits USING btree (user_id, model_id, snapshot_at DESC);
 CREATE TRIGGER risk_score_audits_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.risk_score_audits FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
 GRANT SELECT ON blink.risk_score_audits TO blink_app;
 GRANT SELECT ON blink.risk_score_audits TO blink_trainer;

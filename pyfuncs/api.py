@@ -60,6 +60,16 @@ def rescore_pending(plpy: Any, GD: dict, max_users: int, max_seconds: float,
 
 
 @sql_function
+def monitor_run(plpy: Any, GD: dict, as_of: Any, max_seconds: float, recompute: bool) -> str:
+    """blink_monitor_run(...): one monitoring run; returns its summary as JSON."""
+    import json
+
+    from pyfuncs.monitoring import run
+
+    return json.dumps(run.monitor(plpy, GD, as_of, max_seconds, recompute), default=str)
+
+
+@sql_function
 def promote(plpy: Any, GD: dict, model_id: int, reason: str,
             review: str | None = None) -> dict[str, Any]:
     """blink_promote(model_id, reason, review)."""

@@ -46,6 +46,11 @@ def promote(plpy: Any, GD: dict, model_id: int, reason: str,
     rollback_to = current["id"] if current is not None else None
     row = queries.one(plpy, GD, "insert_deployment", model_id, "promote", reason, rollback_to)
     assert row is not None
+    if current is not None:
+        # Probation: the previous champion keeps scoring in shadow, so monitoring can compare
+        # the two on the same loans and roll back (blink.monitoring_policy.probation).
+        queries.run(plpy, GD, "probation_shadow", current["model_id"],
+                    f"probation: champion before model {model_id}")
     if review is not None:
         queries.run(plpy, GD, "insert_promotion_review", model_id, row["id"], review)
     return row

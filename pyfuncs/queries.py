@@ -188,6 +188,195 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "bigint"],
     ),
+    # --- monitoring (pyfuncs.monitoring.run) ---
+    "monitor_lock": (
+        "SELECT pg_is_in_recovery() AS standby, clock_timestamp() AS started_at,"
+        " NOT pg_is_in_recovery()"
+        " AND pg_try_advisory_xact_lock(hashtext('blink.monitor_run')) AS locked",
+        [],
+    ),
+    "monitoring_policy": (
+        """
+        SELECT p.*, extract(epoch FROM p.cohort) AS cohort_seconds,
+               extract(epoch FROM p.grace) AS grace_seconds,
+               extract(epoch FROM p.lookback) AS lookback_seconds,
+               extract(epoch FROM p.cooldown) AS cooldown_seconds,
+               extract(epoch FROM p.probation) AS probation_seconds
+        FROM blink.monitoring_policy p
+        """,
+        [],
+    ),
+    "probation_shadow": (
+        """
+        INSERT INTO blink.blink_shadow_models (model_id, reason, until)
+        SELECT $1, $2, now() + p.probation FROM blink.monitoring_policy p
+        WHERE p.mode <> 'off' AND p.probation > interval '0'
+        ON CONFLICT (model_id) DO NOTHING
+        """,
+        ["bigint", "text"],
+    ),
+    "monitor_live": (
+        """
+        SELECT c.model_id AS champion, c.deployed_at AS champion_since,
+               (SELECT d.model_id FROM blink.blink_deployments d WHERE d.id = c.rollback_to_id)
+                   AS previous,
+               (SELECT coalesce(json_object_agg(s.model_id, s.until), '{}')::text
+                FROM blink.blink_shadow_models s) AS shadows,
+               ARRAY(SELECT DISTINCT a.model_id FROM blink.monitoring_actions a
+                     WHERE a.action = 'rollback') AS never_auto,
+               EXISTS (SELECT FROM blink.retrain_requests r WHERE NOT EXISTS (
+                   SELECT FROM blink.retrain_request_results x WHERE x.request_id = r.id))
+                   AS pending_retrain,
+               EXISTS (SELECT FROM blink.monitoring_metrics m
+                       JOIN blink.monitoring_runs r ON r.id = m.run_id
+                       WHERE m.model_id = c.model_id AND m.cohort_kind = 'inputs'
+                         AND m.status <> 'insufficient_data' AND r.started_at >= c.deployed_at)
+                   AS champion_inputs_measured
+        FROM (SELECT 1) one LEFT JOIN blink.champion() c ON true
+        """,
+        [],
+    ),
+    "monitor_models": (
+        """
+        SELECT id, version, feature_names, feature_categories::text AS feature_categories,
+               decision_threshold, risk_bands::text AS risk_bands,
+               monitoring_reference::text AS reference
+        FROM blink.blink_models WHERE id = ANY($1) ORDER BY id
+        """,
+        ["bigint[]"],
+    ),
+    # Closed cohorts (weeks by default, aligned to Mondays 00:00 UTC) with scores of the model,
+    # not yet measured for it (all of them with recompute).
+    "inputs_cohorts": (
+        """
+        SELECT s AS start, s + $2 AS end
+        FROM generate_series(date_bin($2, $3 - $4, '2000-01-03 00:00+00'),
+                             date_bin($2, $3, '2000-01-03 00:00+00') - $2, $2) s
+        WHERE EXISTS (SELECT FROM blink.risk_score_audits a WHERE a.model_id = $1
+                      AND a.snapshot_at >= s AND a.snapshot_at < s + $2)
+          AND ($5 OR NOT EXISTS (SELECT FROM blink.monitoring_metrics m WHERE m.model_id = $1
+                 AND m.cohort_kind = 'inputs' AND m.cohort_start = s))
+        ORDER BY s
+        """,
+        ["bigint", "interval", "timestamptz", "interval", "boolean"],
+    ),
+    # Matured cohorts: every loan issued in it is past due + grace (the trainer's rule).
+    "outcomes_cohorts": (
+        """
+        WITH term AS (
+            SELECT coalesce(max(o.due_at - o.issued_at), interval '0') AS longest
+            FROM blink.repayment_outcomes o WHERE o.issued_at >= $3 - $4 - $2)
+        SELECT s AS start, s + $2 AS end
+        FROM term, generate_series(date_bin($2, $3 - $4, '2000-01-03 00:00+00'),
+                                   date_bin($2, $3, '2000-01-03 00:00+00') - $2, $2) s
+        WHERE s + $2 + term.longest + $6 <= $3
+          AND EXISTS (SELECT FROM blink.repayment_outcomes o
+                      WHERE o.issued_at >= s AND o.issued_at < s + $2)
+          AND EXISTS (SELECT FROM blink.risk_score_audits a WHERE a.model_id = $1
+                      AND a.snapshot_at < s + $2)
+          AND ($5 OR NOT EXISTS (SELECT FROM blink.monitoring_metrics m WHERE m.model_id = $1
+                 AND m.cohort_kind = 'outcomes' AND m.cohort_start = s))
+        ORDER BY s
+        """,
+        ["bigint", "interval", "timestamptz", "interval", "boolean", "interval"],
+    ),
+    # One row per user: the model's latest score of a snapshot taken in the cohort.
+    "inputs_rows": (
+        """
+        SELECT coalesce(array_agg(user_id ORDER BY user_id), '{}') AS users,
+               coalesce(array_agg(features ORDER BY user_id), '{}') AS features,
+               coalesce(array_agg(probability_default ORDER BY user_id), '{}') AS p,
+               coalesce(array_agg(decision = 'approved' ORDER BY user_id), '{}') AS approved
+        FROM (SELECT DISTINCT ON (a.user_id) a.user_id, a.features::text AS features,
+                     a.probability_default, a.decision
+              FROM blink.risk_score_audits a
+              WHERE a.model_id = $1 AND a.snapshot_at >= $2 AND a.snapshot_at < $3
+              ORDER BY a.user_id, a.snapshot_at DESC, a.id DESC) latest
+        """,
+        ["bigint", "timestamptz", "timestamptz"],
+    ),
+    # Matured loans issued in the cohort, each with the model's latest score before the loan.
+    "outcome_rows": (
+        """
+        SELECT coalesce(array_agg(o.id ORDER BY o.id), '{}') AS loans,
+               coalesce(array_agg((o.outcome <> 'repaid')::int ORDER BY o.id), '{}') AS bad,
+               coalesce(array_agg(s.probability_default ORDER BY o.id), '{}') AS p
+        FROM blink.repayment_outcomes o
+        CROSS JOIN LATERAL (
+            SELECT a.probability_default FROM blink.risk_score_audits a
+            WHERE a.user_id = o.user_id AND a.model_id = $1 AND a.snapshot_at < o.issued_at
+            ORDER BY a.snapshot_at DESC LIMIT 1) s
+        WHERE o.issued_at >= $2 AND o.issued_at < $3
+          AND o.due_at + $4 <= $5 AND o.observed_at <= $5
+        """,
+        ["bigint", "timestamptz", "timestamptz", "interval", "timestamptz"],
+    ),
+    # Statuses of a metric on earlier cohorts (the latest run's figure per cohort), newest last.
+    "metric_history": (
+        """
+        SELECT status, run_id FROM (
+            SELECT DISTINCT ON (m.cohort_start) m.cohort_start, m.status, m.run_id
+            FROM blink.monitoring_metrics m
+            WHERE m.model_id = $1 AND m.metric = $2
+              AND m.compared_model_id IS NOT DISTINCT FROM $3 AND m.cohort_start < $4
+            ORDER BY m.cohort_start DESC, m.run_id DESC
+            LIMIT 20) h
+        ORDER BY cohort_start
+        """,
+        ["bigint", "text", "bigint", "timestamptz"],
+    ),
+    "insert_monitoring_run": (
+        """
+        INSERT INTO blink.monitoring_runs (started_at, as_of, mode, status, summary)
+        VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id
+        """,
+        ["timestamptz", "timestamptz", "text", "text", "text"],
+    ),
+    "insert_monitoring_metrics": (
+        """
+        INSERT INTO blink.monitoring_metrics (run_id, model_id, cohort_kind, cohort_start,
+            cohort_end, metric, feature, compared_model_id, value, reference, sampling_error,
+            lower_bound, upper_bound, critical_value, p_value, rows, status, detail)
+        SELECT $1, r.model_id, r.cohort_kind, r.cohort_start, r.cohort_end, r.metric,
+               r.feature, r.compared_model_id, r.value, r.reference, r.sampling_error,
+               r.lower_bound, r.upper_bound, r.critical_value, r.p_value, r.rows, r.status,
+               r.detail
+        FROM jsonb_to_recordset($2::jsonb) AS r(model_id bigint, cohort_kind text,
+            cohort_start timestamptz, cohort_end timestamptz, metric text, feature text,
+            compared_model_id bigint, value float8, reference float8, sampling_error float8,
+            lower_bound float8, upper_bound float8, critical_value float8, p_value float8,
+            rows int, status text, detail jsonb)
+        """,
+        ["bigint", "text"],
+    ),
+    "insert_monitoring_event": (
+        """
+        INSERT INTO blink.monitoring_events (run_id, model_id, severity, rule, cohort_kind,
+            cohort_start, message, detail)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING id
+        """,
+        ["bigint", "bigint", "text", "text", "text", "timestamptz", "text", "text"],
+    ),
+    "notify_monitoring": ("SELECT pg_notify('blink_monitoring', $1)", ["text"]),
+    "insert_retrain_request": (
+        """
+        INSERT INTO blink.retrain_requests (run_id, model_id, rules, reason)
+        VALUES ($1, $2, $3, $4) RETURNING id
+        """,
+        ["bigint", "bigint", "text[]", "text"],
+    ),
+    "insert_monitoring_action": (
+        """
+        INSERT INTO blink.monitoring_actions (run_id, action, rule, model_id, deployment_id,
+            retrain_request_id, cited_run_ids, reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+        """,
+        ["bigint", "text", "text", "bigint", "bigint", "bigint", "bigint[]", "text"],
+    ),
+    "end_probation": (
+        "DELETE FROM blink.blink_shadow_models WHERE model_id = $1 AND until IS NOT NULL",
+        ["bigint"],
+    ),
 }
 
 

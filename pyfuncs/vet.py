@@ -2,8 +2,9 @@
 
 * On insert (the ``blink_models`` trigger): every artifact matches its sha256, feature names
   are distinct, the threshold and risk bands are sound (``pyfuncs.decision``, the same check
-  that runs when the model is loaded), and a row without bands gets the default ones, stored
-  in the row. Cheap checks only: nothing is parsed or executed.
+  that runs when the model is loaded), the monitoring reference has the shape monitoring
+  reads, and a row without bands gets the default ones, stored in the row. Cheap checks
+  only: JSON is read, nothing is executed.
 * Before a model is used (``blink_promote``, ``blink_shadow_add``, upgrades): ``vet_model``
   parses and compiles the model text in a separate process (pyfuncs.vet_worker) and stores
   the library the server built. The trainer's own compiled library is never loaded.
@@ -49,13 +50,17 @@ def check_new_model(row: dict[str, Any]) -> bool:
     from pyfuncs.features import FeatureSpec
 
     try:
-        FeatureSpec.from_json(names, row.get("feature_categories"))
+        spec = FeatureSpec.from_json(names, row.get("feature_categories"))
     except FeatureError as exc:
         raise InvalidArgumentError(f"feature_categories: {exc}") from None
     changed = row["risk_bands"] is None
     if changed:
         row["risk_bands"] = json.dumps(DEFAULT_RISK_BANDS)
-    DecisionPolicy.from_model(row["decision_threshold"], json.loads(row["risk_bands"]))
+    rule = DecisionPolicy.from_model(row["decision_threshold"], json.loads(row["risk_bands"]))
+    if row.get("monitoring_reference") is not None:
+        from pyfuncs.monitoring.reference import check_reference
+
+        check_reference(json.loads(row["monitoring_reference"]), spec, len(rule.bands))
     return changed
 
 

@@ -35,14 +35,16 @@ class ModelArtifact:
     treelite_model_sha256: str | None = None
     report_html: str | None = None
     feature_categories: dict[str, list[str | bool]] | None = None  # None: all numeric
+    monitoring_reference: dict[str, Any] | None = None  # trainer.monitoring.reference
 
     def row(self) -> dict[str, Any]:
         """Column values for INSERT, JSON columns serialised."""
         values = asdict(self)
         for column in ("risk_bands", "metrics", "params", "library_versions"):
             values[column] = json.dumps(values[column], sort_keys=True)
-        if self.feature_categories is not None:
-            values["feature_categories"] = json.dumps(self.feature_categories)
+        for column in ("feature_categories", "monitoring_reference"):
+            if values[column] is not None:
+                values[column] = json.dumps(values[column])
         return values
 
 

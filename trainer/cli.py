@@ -2,7 +2,8 @@
 
 Train LightGBM models on the database's own history, compare them with the champion and
 promote them (train, the default command); load data (import-csv, synth); see what a model
-does (report). `python -m trainer` is the same command.
+does (report) and how it holds up in production (monitor-report). `python -m trainer` is
+the same command.
 
 exit codes: 0 done (promoted or kept); 1 unexpected error (a bug); 2 bad options, config or
 arguments; 3 bad training data; 4 database error (or no champion); 5 artifact error;
@@ -90,6 +91,9 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--output-dir", type=Path, default=Path("models"),
                        help="artifacts go to OUTPUT_DIR/<version>/ (default ./models)")
     train.add_argument("--version", help="model version label (default: time + model hash)")
+    train.add_argument("--if-requested", action="store_true",
+                       help="train only if monitoring asked for it (a pending retrain request);"
+                            " for cron: blink train --deploy --if-requested")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -103,10 +107,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                          dry_run=args.dry_run, output_dir=args.output_dir, version=args.version,
                          progress=_progress(args))
     with connect(args.dsn) as conn:
+        requests = pending_requests(conn) if args.if_requested else []
+        if args.if_requested and not requests:
+            print("no retrain request pending: nothing to do")
+            return 0
+        if requests:
+            print(f"retrain requested by monitoring: {requests[0][1]}"
+                  + (f" (and {len(requests) - 1} more)" if len(requests) > 1 else ""))
         try:
             result = run(conn, config, options)
         except PromotionFailed as exc:
+            close_requests(conn, requests, f"promotion failed: {exc}", None)
             raise PromotionError(f"{exc} (recorded as review {exc.review_id})") from None
+        except Exception as exc:
+            close_requests(conn, requests, f"training failed: {exc}", None)
+            raise
+        decision = ("dry run" if result.decision is None else
+                    f"{result.decision.decision}: {result.decision.reason}")
+        close_requests(conn, requests, decision, result.model_id)
     test = result.metrics["test"]
     window = result.metrics["window"]["test"]
     champion = (f"champion {result.champion_id}: {result.champion_metrics['roc_auc']:.4f}"
@@ -121,6 +139,22 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{result.decision.reason}")
         print(f"report: {result.files['report']}")
     return 0
+
+
+def pending_requests(conn: Any) -> list[tuple[int, str]]:
+    """Monitoring's retrain requests no trainer has handled, oldest first: (id, reason)."""
+    rows = conn.execute("SELECT id, reason FROM blink.pending_retrain_requests ORDER BY id")
+    return [(int(r[0]), r[1]) for r in rows.fetchall()]
+
+
+def close_requests(conn: Any, requests: list[tuple[int, str]], outcome: str,
+                   model_id: int | None) -> None:
+    """Record how the run answered each request (a failed run answers too, so monitoring
+    may ask again instead of waiting on a request that would fail every day)."""
+    for request_id, _ in requests:
+        conn.execute("SELECT blink_retrain_request_done(%s, %s, %s)",
+                     [request_id, outcome[:2000], model_id])
+
 
 
 # --- import-csv ----------------------------------------------------------------------------
@@ -335,6 +369,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- monitor-report ------------------------------------------------------------------------
+
+def _monitor_report_arguments(mon: argparse.ArgumentParser) -> None:
+    mon.add_argument("--model", metavar="ID",
+                     help="a model id or version (default: the current champion)")
+    mon.add_argument("-o", "--output", type=Path, default=Path("monitoring-report.html"),
+                     metavar="FILE",
+                     help="where to write it; - for stdout (default: monitoring-report.html)")
+
+
+def cmd_monitor_report(args: argparse.Namespace) -> int:
+    from trainer.monitor_report import render
+
+    with connect(args.dsn) as conn:
+        model_id = None if args.model is None else find_model(conn, args.model)[0]
+        page = render(conn, model_id=model_id)
+    path = _write(args.output, page.encode())
+    if path != "-":
+        print(path)
+    return 0
+
+
 # --- the command table ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -360,6 +416,7 @@ COMMANDS: dict[str, Command] = {
   blink train --deploy              # ... and promote it if it beats the champion
   blink --deploy -q                 # train is the default command; -q: warnings only
   blink train --dry-run --cutoff 2026-11-01
+  blink train --deploy --if-requested    # from cron: only when monitoring asked for it
   blink train --config trainer.toml --output-dir /srv/blink/models""",
         _train_arguments, cmd_train),
     "import-csv": Command(
@@ -389,6 +446,15 @@ COMMANDS: dict[str, Command] = {
   blink report 3 --user user-42         # explain-user-42-<version>.png
   blink report --user user-42 -o - > why.png""",
         _report_arguments, cmd_report),
+    "monitor-report": Command(
+        "write the monitoring report of the champion (or a model) as HTML",
+        "Draw what monitoring recorded for a model (drift, estimated and realised AUC, "
+        "calibration,\napproval rate, challengers, events) into one HTML page and print "
+        "its path. Reads only\nwhat monitoring recorded: any role granted blink_trainer "
+        "can run it.",
+        """  blink monitor-report                  # the champion: monitoring-report.html
+  blink monitor-report --model 3 -o model-3-monitoring.html""",
+        _monitor_report_arguments, cmd_monitor_report),
 }
 DEFAULT_COMMAND = "train"
 

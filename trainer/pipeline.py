@@ -139,6 +139,25 @@ def write_files(artifact: ModelArtifact, directory: Path) -> dict[str, Path]:
     return files
 
 
+def monitoring_reference(conn: Any, ds: Dataset, booster: Any, metrics: dict[str, Any],
+                         config: TrainerConfig, p_test: np.ndarray) -> dict[str, Any]:
+    """What monitoring will compare this model with: its out-of-time window (step 5b)."""
+    from trainer import monitoring
+
+    window = ds.split.windows["test"]
+    documents = monitoring.window_documents(conn, datetime.fromisoformat(window["from"]),
+                                            datetime.fromisoformat(window["to"]))
+    source = "latest snapshot per user in the out-of-time window"
+    if not documents:  # no snapshot history (e.g. one snapshot per loan): the test loans
+        documents = [r.features or {} for r in ds.documents("test")]
+        source = "the out-of-time loans' snapshots"
+    log.info("monitoring reference: %d users (%s)", len(documents), source)
+    return monitoring.reference(
+        booster, ds.spec, documents, decision_threshold=metrics["decision_threshold"],
+        risk_bands=config.risk_bands, window={**window, "source": source},
+        y_test=ds.part("test")[1], p_test=p_test)
+
+
 def run(conn: Any, config: TrainerConfig, options: RunOptions) -> RunResult:
     """Train a candidate and decide about it; see docs/trainer.md for each step."""
     from tqdm import tqdm
@@ -187,6 +206,8 @@ def run(conn: Any, config: TrainerConfig, options: RunOptions) -> RunResult:
                               params={**params, "config": config.to_dict()})
     metrics["parity_max_abs_diff"] = check_parity(artifact, booster, ds.part("test")[0])
     artifact.metrics = metrics
+    artifact.monitoring_reference = monitoring_reference(conn, ds, booster, metrics, config,
+                                                         p_test)
     steps.update()
 
     artifact.report_html = render(

@@ -10,11 +10,12 @@ INSERT_MODEL = """
 INSERT INTO blink.blink_models (version, feature_names, model_text, compiled_lib,
     compiled_lib_sha256, compiled_platform, decision_threshold, risk_bands, metrics, params,
     library_versions, model_text_sha256, treelite_model, treelite_model_sha256, report_html,
-    feature_categories)
+    feature_categories, monitoring_reference)
 VALUES (%(version)s, %(feature_names)s, %(model_text)s, %(compiled_lib)s,
     %(compiled_lib_sha256)s, %(compiled_platform)s, %(decision_threshold)s, %(risk_bands)s,
     %(metrics)s, %(params)s, %(library_versions)s, %(model_text_sha256)s, %(treelite_model)s,
-    %(treelite_model_sha256)s, %(report_html)s, %(feature_categories)s)
+    %(treelite_model_sha256)s, %(report_html)s, %(feature_categories)s,
+    %(monitoring_reference)s)
 RETURNING id
 """
 

@@ -1,4 +1,4 @@
--- Scheduled rescoring with pg_cron: blink_schedule, blink_unschedule.
+-- Scheduled rescoring and monitoring with pg_cron: blink_schedule, blink_unschedule.
 
 -- pg_cron. Its tables live in one database per cluster (cron.database_name). Jobs for this
 -- database are created there with cron.schedule_in_database: directly when that is this
@@ -57,7 +57,8 @@ CREATE OR REPLACE FUNCTION public.blink_schedule(
     schedule text DEFAULT '*/5 * * * *',
     max_users integer DEFAULT 200000,
     max_seconds double precision DEFAULT 240,
-    keep_history interval DEFAULT '7 days')
+    keep_history interval DEFAULT '7 days',
+    monitor_schedule text DEFAULT '41 2 * * *')
 RETURNS TABLE (job_name text, job_id bigint, job_schedule text, command text, cron_database text)
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -67,6 +68,8 @@ DECLARE
     cron_db text := current_setting('cron.database_name', true);
     rescore_name text := 'blink-rescore/' || here;
     trim_name text := 'blink-trim-history/' || here;
+    monitor_name text := 'blink-monitor/' || here;
+    monitor_cmd text := 'SELECT public.blink_monitor_run()';
     rescore_cmd text;
     trim_cmd text;
 BEGIN
@@ -98,9 +101,14 @@ BEGIN
         'SELECT cron.schedule_in_database(%L, %L, %L, %L)',
         trim_name, '17 3 * * *', trim_cmd, cron_db)) AS v;
     RETURN NEXT;
+    job_name := monitor_name; job_schedule := monitor_schedule; command := monitor_cmd;
+    SELECT v INTO job_id FROM blink.cron_query(format(
+        'SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+        monitor_name, monitor_schedule, monitor_cmd, here)) AS v;
+    RETURN NEXT;
 END $$;
-COMMENT ON FUNCTION public.blink_schedule(text, integer, double precision, interval) IS
-'Install (or update) the pg_cron jobs of this database: blink_rescore_pending on schedule (default every 5 minutes), and a daily trim of cron.job_run_details older than keep_history. Run as a superuser. Creates pg_cron when cron.database_name is this database; when it is another one, pg_cron must already be created there and dblink is used to reach it.';
+COMMENT ON FUNCTION public.blink_schedule(text, integer, double precision, interval, text) IS
+'Install (or update) the pg_cron jobs of this database: blink_rescore_pending on schedule (default every 5 minutes), blink_monitor_run on monitor_schedule (default daily at 02:41), and a daily trim of cron.job_run_details older than keep_history. Run as a superuser. Creates pg_cron when cron.database_name is this database; when it is another one, pg_cron must already be created there and dblink is used to reach it.';
 
 CREATE OR REPLACE FUNCTION public.blink_unschedule()
 RETURNS integer
@@ -112,9 +120,10 @@ DECLARE
 BEGIN
     SELECT count(*) INTO removed FROM blink.cron_query(format(
         'SELECT jobid FROM (SELECT jobid, cron.unschedule(jobid) AS done FROM cron.job '
-        'WHERE jobname IN (%L, %L)) j WHERE done',
-        'blink-rescore/' || current_database(), 'blink-trim-history/' || current_database()));
+        'WHERE jobname IN (%L, %L, %L)) j WHERE done',
+        'blink-rescore/' || current_database(), 'blink-trim-history/' || current_database(),
+        'blink-monitor/' || current_database()));
     RETURN removed;
 END $$;
 COMMENT ON FUNCTION public.blink_unschedule() IS
-'Remove this database''s blink pg_cron jobs (rescoring and history trim); returns how many were removed.';
+'Remove this database''s blink pg_cron jobs (rescoring, monitoring and history trim); returns how many were removed.';

@@ -22,6 +22,8 @@ GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(
     public.blink_score_batch(text[])
     TO blink_app;
 GRANT SELECT ON blink.current_decisions TO blink_app;
+-- Monitoring as it bears on decisions: the live models' status, what happened, and when.
+GRANT SELECT ON blink.monitoring_status, blink.monitoring_timeline TO blink_app;
 
 -- The trainer (blink_trainer): the same reads, the shared lookups for its own queries,
 -- model deployment and shadows, and the history.
@@ -29,9 +31,12 @@ GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(
     public.blink_decide(text), public.blink_champion(),
     public.blink_promote(bigint, text, jsonb), public.blink_rollback(text),
     public.blink_shadow_add(bigint, text), public.blink_shadow_remove(bigint),
-    blink.champion(), blink.latest_snapshot(text, timestamptz), blink.latest_snapshots()
+    blink.champion(), blink.latest_snapshot(text, timestamptz), blink.latest_snapshots(),
+    public.blink_retrain_request_done(bigint, text, bigint)
     TO blink_trainer;
-GRANT SELECT ON blink.current_decisions, blink.blink_deployment_history TO blink_trainer;
+GRANT SELECT ON blink.current_decisions, blink.blink_deployment_history,
+    blink.pending_retrain_requests, blink.monitoring_timeseries, blink.monitoring_status,
+    blink.monitoring_timeline TO blink_trainer;
 
--- The owner alone (a superuser): blink_rescore_pending (pg_cron runs it), blink_schedule,
--- blink_unschedule and the internal functions.
+-- The owner alone (a superuser): blink_rescore_pending and blink_monitor_run (pg_cron runs
+-- them), blink_schedule, blink_unschedule and the internal functions.
