@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink replica bench freeze schema fuzz
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink replica bench freeze schema fuzz validate
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -28,6 +28,7 @@ help:
 	@echo "make blink  the blink command on the demo cluster, e.g. make blink ARGS='report --user user-0'"
 	@echo "make replica a hot standby of the demo cluster (docs/scale-out.md)"
 	@echo "make bench  benchmarks;  make fuzz  the long fuzz run"
+	@echo "make validate  monitoring's many-seed validation (10 seeds x 7 scenarios, ~10 min)"
 
 deps:
 	@bash devenv/system-deps.sh
@@ -85,13 +86,17 @@ bench: venv
 	$(PY) -m bench $(if $(QUICK),--quick)
 
 lint: venv
-	$(PY) -m ruff check pyfuncs trainer devenv migrations tests bench
+	$(PY) -m ruff check pyfuncs trainer devenv migrations tests bench validation
 	$(PY) -m mypy
 	$(PY) -m devenv.pgspot
 
 # The fuzz test of make test, longer: 50,000 generated inputs or 15 minutes.
 fuzz: venv
 	BLINK_FUZZ_CASES=50000 BLINK_FUZZ_SECONDS=900 $(PY) -m pytest -q tests/db/test_fuzz.py
+
+# Monitoring's acceptance figures over 10 seeds (make test runs a fast version of each).
+validate: venv
+	$(PY) -m validation.monitoring --seeds $(or $(SEEDS),10)
 
 freeze: venv
 	@$(PY) -c "from migrations import layers; print('frozen:', ', '.join(layers.freeze()) or 'nothing new')"

@@ -236,7 +236,7 @@ CREATE TABLE blink.monitoring_policy (
     promote_after integer DEFAULT 2 NOT NULL,
     rollback_after integer DEFAULT 1 NOT NULL,
     cooldown interval DEFAULT '14 days'::interval NOT NULL,
-    probation interval DEFAULT '28 days'::interval NOT NULL,
+    probation interval DEFAULT '63 days'::interval NOT NULL,
     broken_psi double precision DEFAULT 0.25 NOT NULL,
     broken_approval_change double precision DEFAULT 0.15 NOT NULL,
     shadow_disagreement double precision DEFAULT 0.25 NOT NULL,

@@ -6,7 +6,8 @@
 3. trains with the trainer, exactly as `blink train --deploy` does: point-in-time join,
    out-of-time test, promotion gate, artifacts and report; the model is vetted and promoted;
 4. scores a few users as the application role (score, decision, band, top reason);
-5. runs one rescoring pass, which audits every user's latest snapshot with reason codes;
+5. runs one rescoring pass, which audits every user's latest snapshot with reason codes, and
+   one monitoring run (blink_monitor_run), and writes the monitoring report;
 6. prints a summary and the next commands to try.
 
 A second run reuses the data and the model it finds.
@@ -61,6 +62,8 @@ class DemoSummary:
     report: str | None
     users: list[dict[str, Any]] = field(default_factory=list)
     rescore: dict[str, Any] = field(default_factory=dict)
+    monitor: dict[str, Any] = field(default_factory=dict)
+    monitor_report: str | None = None
 
 
 def ensure_app_role(conn: Any) -> None:
@@ -187,6 +190,11 @@ def run_demo(dsn: Callable[..., str], size: DemoSize, models_dir: Path,
     summary.users = score_users(dsn(user=APP_ROLE), users[:size.show])
     with psycopg.connect(dsn(), autocommit=True) as conn:
         summary.rescore = _one(conn, "SELECT blink_rescore_pending()")
+        summary.monitor = _one(conn, "SELECT blink_monitor_run()")
+        from trainer import monitor_report
+
+        summary.monitor_report = str(monitor_report.write(
+            conn, models_dir / "monitoring-report.html"))
     return summary
 
 
@@ -221,8 +229,14 @@ def render(summary: DemoSummary) -> str:
     r = summary.rescore
     lines.append(f"rescoring: {r.get('scored', 0):,} users audited with reason codes, "
                  f"{r.get('quarantined', 0)} quarantined (blink.risk_score_audits)")
+    m = summary.monitor
+    lines.append(f"monitoring: run {m.get('run_id')} measured {m.get('cohorts', 0)} closed "
+                 f"cohort(s), {len(m.get('actions', []))} finding(s); mode "
+                 f"{m.get('mode')} (blink.monitoring_status, docs/monitoring.md)")
     if summary.report:
         lines.append(f"model report: {summary.report}")
+    if summary.monitor_report:
+        lines.append(f"monitoring report: {summary.monitor_report}")
     user = summary.users[0]["user_id"]
     lines += [
         "",

@@ -83,7 +83,8 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
                                                         concept_drift=0.75)),
     "bad_model": lambda: Scenario("bad_model", misaligned=STRONG,
                                   previous_champion=True),
-    "better_challenger": lambda: Scenario("better_challenger", champion_drops=STRONG,
+    "better_challenger": lambda: Scenario("better_challenger", champion_drops=STRONG + [
+                                              "metric_total_balance"],
                                           challenger=True),
     "flapping": lambda: Scenario("flapping", challenger=True, challenger_seed=11, history=dict(
         drift_weeks=[TRAIN_WEEKS + w for w in range(0, MONITOR_WEEKS, 2)], drift=1.0)),

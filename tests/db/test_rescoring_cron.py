@@ -24,20 +24,25 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
     users = model_a.population.user_ids[:300]
     with db.connect() as conn:
         install(conn, model_a.artifact)
+        every_minute = "schedule => '* * * * *', monitor_schedule => '* * * * *'"
         jobs = conn.execute("SELECT job_name, cron_database FROM "
-                            "blink_schedule(schedule => '* * * * *')").fetchall()
+                            f"blink_schedule({every_minute})").fetchall()
         try:
             assert jobs == [(f"blink-rescore/{db.name}", "test"),
-                            (f"blink-trim-history/{db.name}", "test")]
+                            (f"blink-trim-history/{db.name}", "test"),
+                            (f"blink-monitor/{db.name}", "test")]
             installed = cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()
-            assert [(j[0], j[1], j[2]) for j in installed] == [
+            assert sorted((j[0], j[1], j[2]) for j in installed) == [
+                (f"blink-monitor/{db.name}", db.name, "* * * * *"),
                 (f"blink-rescore/{db.name}", db.name, "* * * * *"),
                 (f"blink-trim-history/{db.name}", "test", "17 3 * * *")]
-            assert "blink_rescore_pending" in installed[0][3]
-            assert "cron.job_run_details" in installed[1][3]
+            commands = {j[0].split("/")[0]: j[3] for j in installed}
+            assert "blink_rescore_pending" in commands["blink-rescore"]
+            assert "blink_monitor_run" in commands["blink-monitor"]
+            assert "cron.job_run_details" in commands["blink-trim-history"]
             # scheduling again updates the same jobs instead of adding more
-            conn.execute("SELECT blink_schedule(schedule => '* * * * *')")
-            assert len(cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()) == 2
+            conn.execute(f"SELECT blink_schedule({every_minute})")
+            assert len(cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()) == 3
 
             insert_snapshots(conn, users, model_a.population.documents()[:300])
 
@@ -54,9 +59,15 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
                 "WHERE j.jobname = %s ORDER BY d.runid LIMIT 1",
                 [f"blink-rescore/{db.name}"]).fetchone()
             assert run is not None and run[0] in ("succeeded", "running")
+            # pg_cron runs the monitoring job too: a run on record, as the owner.
+            assert wait_for(lambda: conn.execute(
+                "SELECT count(*) FROM blink.monitoring_runs").fetchone()[0] > 0,
+                timeout=75, interval=1)
+            assert conn.execute("SELECT run_by, status FROM blink.monitoring_runs LIMIT 1"
+                                ).fetchone() == ("postgres", "done")
         finally:
             removed = conn.execute("SELECT blink_unschedule()").fetchone()[0]
-        assert removed == 2
+        assert removed == 3
         assert cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall() == []
         assert conn.execute("SELECT blink_unschedule()").fetchone()[0] == 0
 
