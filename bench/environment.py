@@ -130,6 +130,9 @@ def prepare(config: BenchConfig, log: Callable[[str], None]) -> Environment:
         log(f"loading {config.n_users:,} feature snapshots")
         with psycopg.connect(dsn, autocommit=True) as conn:
             create_roles(conn)
+            # The bench times rescoring of one model: no previous champion on probation
+            # scoring in shadow after the reload benchmark's promotions.
+            conn.execute("UPDATE blink.monitoring_policy SET probation = '0'")
             _timed(timings, "load_snapshots_s", lambda: load_snapshots(conn, population))
             model_id = registry.insert_model(conn, artifact)
             registry.promote(conn, model_id, "make bench")
