@@ -48,7 +48,7 @@ class DecisionPolicy:
         ``{"band": name, "max_probability": number}`` with distinct names and finite,
         strictly ascending bounds in (0, 1], the last one 1.0.
         """
-        if not _is_number(threshold) or not 0.0 < float(threshold) < 1.0:
+        if not is_finite_number(threshold) or not 0.0 < float(threshold) < 1.0:
             raise InvalidArgumentError(
                 f"decision_threshold must be a number strictly between 0 and 1, got {threshold!r}")
         usage = ('risk_bands must be a non-empty list of {"band": name, "max_probability": '
@@ -59,7 +59,7 @@ class DecisionPolicy:
         for band in bands:
             if (not isinstance(band, dict) or set(band) != {"band", "max_probability"}
                     or not isinstance(band["band"], str) or not band["band"]
-                    or not _is_number(band["max_probability"])):
+                    or not is_finite_number(band["max_probability"])):
                 raise InvalidArgumentError(f"{usage}; bad entry {band!r}")
             parsed.append((float(band["max_probability"]), band["band"]))
         bounds = [bound for bound, _ in parsed]
@@ -91,7 +91,7 @@ class DecisionPolicy:
         return decisions.tolist(), names[index].tolist()
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
     """A finite int or float, not a bool (JSON true/false are not numbers)."""
     return (isinstance(value, int | float) and not isinstance(value, bool)
             and math.isfinite(float(value)))

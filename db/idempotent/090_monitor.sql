@@ -81,36 +81,10 @@ WITH champion AS (
 )
 SELECT l.model_id, b.version, l.role, l.since, l.until,
        b.monitoring_reference IS NOT NULL AS has_reference,
-       li.cohort_start AS inputs_cohort,
-       (SELECT t.status = 'insufficient_data' FROM blink.monitoring_timeseries t
-        WHERE t.model_id = l.model_id AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start
-          AND t.metric = 'rows') AS inputs_insufficient,
-       (SELECT array_agg(DISTINCT t.feature ORDER BY t.feature) FROM blink.monitoring_timeseries t
-        WHERE t.model_id = l.model_id AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start
-          AND t.metric IN ('feature_psi', 'feature_missing_rate') AND t.status = 'breach')
-           AS drifting_features,
-       (SELECT t.value FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start AND t.metric = 'score_psi')
-           AS score_psi,
-       (SELECT t.critical_value FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start AND t.metric = 'score_psi')
-           AS score_psi_critical,
-       (SELECT t.value FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start AND t.metric = 'approval_rate')
-           AS approval_rate,
-       (SELECT t.value FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start AND t.metric = 'estimated_auc')
-           AS estimated_auc,
-       lo.cohort_start AS outcomes_cohort,
-       (SELECT t.value FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'outcomes' AND t."time" = lo.cohort_start AND t.metric = 'realised_auc')
-           AS realised_auc,
-       (SELECT t.lower_bound FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'outcomes' AND t."time" = lo.cohort_start AND t.metric = 'realised_auc')
-           AS realised_auc_lower_bound,
-       (SELECT t.value FROM blink.monitoring_timeseries t WHERE t.model_id = l.model_id
-          AND t.cohort_kind = 'outcomes' AND t."time" = lo.cohort_start AND t.metric = 'auc_gain')
-           AS auc_gain_vs_champion,
+       li.cohort_start AS inputs_cohort, i.inputs_insufficient, i.drifting_features,
+       i.score_psi, i.score_psi_critical, i.approval_rate, i.estimated_auc,
+       lo.cohort_start AS outcomes_cohort, o.realised_auc, o.realised_auc_lower_bound,
+       o.auc_gain_vs_champion,
        (SELECT count(*) FROM blink.monitoring_events e WHERE e.model_id = l.model_id
           AND e.severity = 'alert' AND e.created_at > now() - interval '7 days') AS alerts_7_days,
        (SELECT max(r.finished_at) FROM blink.monitoring_runs r) AS last_run_at,
@@ -119,7 +93,29 @@ SELECT l.model_id, b.version, l.role, l.since, l.until,
 FROM live l
 JOIN blink.blink_models b ON b.id = l.model_id
 LEFT JOIN latest li ON li.model_id = l.model_id AND li.cohort_kind = 'inputs'
-LEFT JOIN latest lo ON lo.model_id = l.model_id AND lo.cohort_kind = 'outcomes';
+LEFT JOIN latest lo ON lo.model_id = l.model_id AND lo.cohort_kind = 'outcomes'
+-- Each cohort's figures in one pass: one row per metric (and feature) of the latest cohort.
+LEFT JOIN LATERAL (
+    SELECT bool_or(t.status = 'insufficient_data') FILTER (WHERE t.metric = 'rows')
+               AS inputs_insufficient,
+           array_agg(DISTINCT t.feature ORDER BY t.feature) FILTER (
+               WHERE t.metric IN ('feature_psi', 'feature_missing_rate')
+                 AND t.status = 'breach') AS drifting_features,
+           max(t.value) FILTER (WHERE t.metric = 'score_psi') AS score_psi,
+           max(t.critical_value) FILTER (WHERE t.metric = 'score_psi') AS score_psi_critical,
+           max(t.value) FILTER (WHERE t.metric = 'approval_rate') AS approval_rate,
+           max(t.value) FILTER (WHERE t.metric = 'estimated_auc') AS estimated_auc
+    FROM blink.monitoring_timeseries t
+    WHERE t.model_id = l.model_id AND t.cohort_kind = 'inputs' AND t."time" = li.cohort_start
+) i ON true
+LEFT JOIN LATERAL (
+    SELECT max(t.value) FILTER (WHERE t.metric = 'realised_auc') AS realised_auc,
+           max(t.lower_bound) FILTER (WHERE t.metric = 'realised_auc')
+               AS realised_auc_lower_bound,
+           max(t.value) FILTER (WHERE t.metric = 'auc_gain') AS auc_gain_vs_champion
+    FROM blink.monitoring_timeseries t
+    WHERE t.model_id = l.model_id AND t.cohort_kind = 'outcomes' AND t."time" = lo.cohort_start
+) o ON true;
 COMMENT ON VIEW blink.monitoring_status IS
 'One row per live model (champion, shadows, the previous champion on probation): its latest measured inputs and outcomes cohorts, drifting features, score stability, estimated and realised AUC, alerts of the last 7 days and whether retraining is requested.';
 

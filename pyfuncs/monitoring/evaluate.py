@@ -141,14 +141,13 @@ def inputs(model_id: int, cohort: Cohort, reference: dict[str, Any], names: Sequ
     out.append(Metric(model_id, cohort, "approval_rate", n, value=a.observed,
                       reference=a.reference, sampling_error=a.standard_error, p_value=a.p_value,
                       status=_status(a.p_value < policy.alert_alpha)))
-    uppers = score["band_uppers"]
-    b = stats.psi_test(score["band_proportions"], m_ref, stats.band_shares(p, uppers),
-                       policy.alert_alpha)
+    band_counts = stats.band_shares(p, score["band_uppers"])
+    b = stats.psi_test(score["band_proportions"], m_ref, band_counts, policy.alert_alpha)
     out.append(Metric(model_id, cohort, "band_mix", n, value=b.psi,
                       critical_value=b.critical_value, p_value=b.p_value,
                       status=_status(b.p_value < policy.alert_alpha),
                       detail={"bands": score["bands"],
-                              "shares": [float(s) / n for s in stats.band_shares(p, uppers)]}))
+                              "shares": [float(c) / n for c in band_counts]}))
     out.append(Metric(model_id, cohort, "mean_probability", n, value=float(p.mean()),
                       reference=score["mean_probability"]))
 

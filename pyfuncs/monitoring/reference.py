@@ -14,12 +14,12 @@ trigger checks it, and every monitoring run compares a cohort with it. It is JSO
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from pyfuncs._typing import Any
+from pyfuncs.decision import is_finite_number as _finite
 from pyfuncs.errors import InvalidArgumentError
 from pyfuncs.features import FeatureSpec
 from pyfuncs.monitoring import stats
@@ -127,10 +127,6 @@ def _check_distribution(where: str, entry: Any, edges_key: str = "edges") -> Non
             or not all(_finite(q) and q >= 0 for q in props) or abs(sum(props) - 1) > 1e-6:
         raise _fail(f"{where}.proportions must be {len(edges) + 1} non-negative numbers "
                     "summing to 1")
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _check_rate(where: str, value: Any) -> None:

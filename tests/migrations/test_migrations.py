@@ -150,7 +150,9 @@ def test_schema_file_shows_every_table_as_installed(template_db):
     assert re.findall(r"^CREATE TABLE blink\.(\w+)", current, re.M) == sorted(
         ["blink_deployments", "blink_models", "blink_promotion_reviews", "blink_shadow_models",
          "feature_store_snapshots", "reason_codes", "repayment_outcomes", "risk_score_audits",
-         "unscorable_snapshots", "vetted_models"])
+         "unscorable_snapshots", "vetted_models", "monitoring_actions", "monitoring_events",
+         "monitoring_metrics", "monitoring_policy", "monitoring_policy_history",
+         "monitoring_runs", "retrain_request_results", "retrain_requests"])
 
 
 def test_sql_surface_matches_the_expected_file(template_db):
