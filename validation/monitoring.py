@@ -117,10 +117,10 @@ class World:
         self.snap_user = np.array([s[0] for s in snaps])
         self.snap_time = np.array([s[1].timestamp() for s in snaps])
         self.snap_docs = [s[2] for s in snaps]
-        self.by_user: dict[str, np.ndarray] = {}
+        rows: dict[str, list[int]] = {}
         for i, u in enumerate(self.snap_user):
-            self.by_user.setdefault(u, []).append(i)  # type: ignore[attr-defined]
-        self.by_user = {u: np.array(ix) for u, ix in self.by_user.items()}
+            rows.setdefault(u, []).append(i)
+        self.by_user = {u: np.array(ix) for u, ix in rows.items()}
         loans = self.history.outcomes
         self.loan_issued = np.array([o["issued_at"].timestamp() for o in loans])
         self.loan_due = np.array([o["due_at"].timestamp() for o in loans])
@@ -250,15 +250,15 @@ def simulate(scenario: Scenario, seed: int, weeks: int = MONITOR_WEEKS,
         rows = np.array([latest[u] for u in sorted(latest)], dtype=int)
         for mid in watched:
             assert mid is not None
-            m = models[mid]
+            model = models[mid]
             p = scores[mid][rows]
-            metrics += evaluate.inputs(mid, cohort, m.reference, m.spec.names,
-                                       m.X[rows], p, p < m.threshold, policy)
+            metrics += evaluate.inputs(mid, cohort, model.reference, model.spec.names,
+                                       model.X[rows], p, p < model.threshold, policy)
             if mid != live.champion and live.champion is not None:
                 c = models[live.champion]
                 metrics += evaluate.agreement(mid, c.id, cohort,
                                               scores[c.id][rows] < c.threshold,
-                                              p < m.threshold, policy)
+                                              p < model.threshold, policy)
         metrics += _outcomes(world, models, scores, live, watched, as_of, policy,
                              measured_outcomes)
         if pending_since is not None and week - pending_since >= 1:
@@ -334,8 +334,9 @@ def _record(result: SeedResult, week: int, metrics: list[Metric], live: Live,
             result.estimates.append({
                 "week": week, "cohort": (m.cohort.start - DEPLOYED).days // 7,
                 "realised": m.value or 0.0, "realised_se": m.sampling_error or 0.0,
-                "estimated": est.value if est else float("nan"),
-                "estimated_se": est.sampling_error if est else float("nan")})
+                "estimated": est.value if est and est.value is not None else float("nan"),
+                "estimated_se": est.sampling_error
+                if est and est.sampling_error is not None else float("nan")})
         if m.metric == "estimated_auc" and m.breach:
             result.estimated_low.append(week)
 
