@@ -288,6 +288,17 @@ def _replace(live: Live, **changes: Any) -> Live:
     return replace(live, **changes)
 
 
+def _matured(world: World, cohort: Cohort, as_of: datetime,
+             policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """Matured loans issued in the cohort: their outcomes and the snapshot scored before each."""
+    loans = np.flatnonzero((world.loan_issued >= cohort.start.timestamp())
+                           & (world.loan_issued < cohort.end.timestamp())
+                           & (world.loan_due + policy.grace.total_seconds() <= as_of.timestamp())
+                           & (world.loan_observed <= as_of.timestamp())
+                           & (world.loan_snapshot >= 0))
+    return world.loan_bad[loans], world.loan_snapshot[loans]
+
+
 def _outcomes(world: World, models: dict[int, Model], scores: dict[int, np.ndarray],
               live: Live, watched: list[int | None], as_of: datetime, policy: Policy,
               measured: set[tuple[int, datetime]]) -> list[Metric]:
@@ -298,13 +309,7 @@ def _outcomes(world: World, models: dict[int, Model], scores: dict[int, np.ndarr
             <= as_of.timestamp():
         cohort = Cohort("outcomes", _at(week), _at(week + 1))
         week += 1
-        in_cohort = ((world.loan_issued >= cohort.start.timestamp())
-                     & (world.loan_issued < cohort.end.timestamp())
-                     & (world.loan_due + policy.grace.total_seconds() <= as_of.timestamp())
-                     & (world.loan_observed <= as_of.timestamp()) & (world.loan_snapshot >= 0))
-        loans = np.flatnonzero(in_cohort)
-        y = world.loan_bad[loans]
-        snap = world.loan_snapshot[loans]
+        y, snap = _matured(world, cohort, as_of, policy)
         for mid in watched:
             assert mid is not None
             if (mid, cohort.start) in measured:
@@ -317,8 +322,17 @@ def _outcomes(world: World, models: dict[int, Model], scores: dict[int, np.ndarr
                 c = models[live.champion]
                 ref = c.reference["outcomes"]
                 needed = evaluate.min_outcome_rows(ref["roc_auc"], ref["default_rate"], policy)
-                out.append(evaluate.paired(mid, c.id, cohort, y, scores[c.id][snap], p,
-                                           policy, needed))
+                spans = policy.rollback_after if mid == live.probation else policy.promote_after
+                windows = []
+                for back in range(spans - 1, -1, -1):  # as pyfuncs.monitoring.run does
+                    w = Cohort("outcomes", cohort.start - back * policy.cohort,
+                               cohort.end - back * policy.cohort)
+                    wy, wsnap = _matured(world, w, as_of, policy)
+                    if w.start < DEPLOYED:  # before the shadow scored: no loans scored by both
+                        wy, wsnap = wy[:0], wsnap[:0]
+                    windows.append(evaluate.PairedWindow(w, wy, scores[c.id][wsnap],
+                                                         scores[mid][wsnap]))
+                out.append(evaluate.paired(mid, c.id, windows, policy, needed))
     return out
 
 

@@ -67,6 +67,16 @@ class Metric:
         return out
 
 
+@dataclass(frozen=True)
+class PairedWindow:
+    """One matured window's loans scored by both models (for :func:`paired`)."""
+
+    cohort: Cohort
+    y: np.ndarray
+    p_champion: np.ndarray
+    p_challenger: np.ndarray
+
+
 def _status(breach: bool) -> str:
     return "breach" if breach else "ok"
 
@@ -220,31 +230,52 @@ def outcomes(model_id: int, cohort: Cohort, reference: dict[str, Any] | None, y:
     return out
 
 
-def paired(challenger_id: int, champion_id: int, cohort: Cohort, y: np.ndarray,
-           p_champion: np.ndarray, p_challenger: np.ndarray, policy: Policy,
-           needed: int) -> Metric:
-    """Does the challenger beat the champion on the same matured loans?
+def paired(challenger_id: int, champion_id: int, windows: Sequence[PairedWindow],
+           policy: Policy, needed: int) -> Metric:
+    """Does the challenger beat the champion on the same matured loans, window after window?
 
-    A win: the lower confidence bound of the AUC gain (DeLong, paired) is above the gate's
-    ``min_auc_gain`` and its calibration error is within ``calibration_tolerance`` of the
-    champion's. Recorded for the challenger, compared with the champion.
+    ``windows`` are the consecutive matured windows the decision spans (oldest first; the
+    last is the cohort measured now): ``promote_after`` of them for a challenger,
+    ``rollback_after`` for the previous champion on probation. A win needs every window big
+    enough to judge (``needed`` loans, 5 of each outcome) with the challenger ahead in each,
+    and, over the windows' loans together, a lower confidence bound of the AUC gain (DeLong,
+    paired) above the gate's ``min_auc_gain`` and a calibration error within
+    ``calibration_tolerance`` of the champion's. Pooling the windows' loans into one test
+    (rather than requiring a separate significant win in each) is what makes a clearly better
+    model win within a few windows at realistic cohort sizes; requiring the lead in every
+    window keeps the "consecutive windows" guard. Recorded for the challenger, on the last
+    window, compared with the champion.
     """
-    n, positives = len(y), int(y.sum())
-    if n < needed or positives < 5 or n - positives < 5:
-        return insufficient(challenger_id, cohort, n, needed,
+    cohort = windows[-1].cohort
+    y_now = windows[-1].y
+    positives = int(y_now.sum())
+    if len(y_now) < needed or positives < 5 or len(y_now) - positives < 5:
+        return insufficient(challenger_id, cohort, len(y_now), needed,
                             f"matured loans scored by both ({positives} bad)")
+    leads: list[dict[str, Any]] = []
+    gains: list[float | None] = []
+    for w in windows:
+        judged = len(w.y) >= needed and 5 <= int(w.y.sum()) <= len(w.y) - 5
+        gains.append(stats.roc_auc(w.y, w.p_challenger) - stats.roc_auc(w.y, w.p_champion)
+                     if judged else None)
+        leads.append({"from": w.cohort.start.isoformat(), "rows": len(w.y), "gain": gains[-1]})
+    y = np.concatenate([w.y for w in windows])
+    p_champion = np.concatenate([w.p_champion for w in windows])
+    p_challenger = np.concatenate([w.p_challenger for w in windows])
     d = stats.paired_auc_difference(y, p_champion, p_challenger)
     lower = d.difference - policy.confidence_z * d.standard_error
     ece_champion = stats.calibration(y, p_champion).ece
     ece_challenger = stats.calibration(y, p_challenger).ece
     calibrated = ece_challenger <= ece_champion + policy.calibration_tolerance
-    return Metric(challenger_id, cohort, "auc_gain", n, value=d.difference,
+    ahead = all(g is not None and g > 0 for g in gains)
+    return Metric(challenger_id, cohort, "auc_gain", len(y), value=d.difference,
                   sampling_error=d.standard_error, lower_bound=lower,
                   reference=policy.min_auc_gain, p_value=d.p_value,
-                  status=_status(lower > policy.min_auc_gain and calibrated),
+                  status=_status(lower > policy.min_auc_gain and calibrated and ahead),
                   compared_model_id=champion_id,
                   detail={"auc": d.auc_b, "compared_auc": d.auc_a, "ece": ece_challenger,
-                          "compared_ece": ece_champion, "calibrated": calibrated})
+                          "compared_ece": ece_champion, "calibrated": calibrated,
+                          "ahead_in_every_window": ahead, "windows": leads})
 
 
 def agreement(shadow_id: int, champion_id: int, cohort: Cohort, champion_approved: np.ndarray,

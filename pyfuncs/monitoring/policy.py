@@ -9,10 +9,11 @@ validation share it. The rules (docs/monitoring.md has the why of each):
   rate or band mix moving, a dip of the AUC estimate, calibration off, a shadow disagreeing.
 * retrain request: score drift, a share of features drifting, or the estimated or realised
   AUC below its lower bound, in ``consecutive_breaches`` cohorts in a row.
-* promotion: a shadow beats the champion on the same matured loans in ``promote_after``
-  windows in a row, outside the cooldown, never a model rolled back automatically.
-* rollback: the previous champion (scoring in shadow on probation) wins by the same test in
-  ``rollback_after`` windows, or the champion's first inputs cohort shows a broken
+* promotion: a shadow beats the champion on the same matured loans of the last
+  ``promote_after`` windows (ahead in each, significant over them together), outside the
+  cooldown, never a model rolled back automatically.
+* rollback: the previous champion (scoring in shadow on probation) wins by the same test
+  over ``rollback_after`` windows, or the champion's first inputs cohort shows a broken
   deployment.
 """
 
@@ -163,6 +164,10 @@ class _Streaks:
                 cohorts.append(cohort)
         return len(runs), runs[::-1], cohorts[::-1]
 
+    def recent_runs(self, m: Metric, count: int) -> list[int | None]:
+        """The runs of the last ``count`` statuses ending with ``m``, whatever they were."""
+        return [run for _, run, _ in self._seen[_key(m)][-count:]]
+
 
 def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
@@ -229,8 +234,13 @@ def alerts(champion: int | None, metrics: Sequence[Metric]) -> list[Action]:
 
 
 def decide(policy: Policy, live: Live, metrics: Sequence[Metric], history: History,
-           as_of: datetime) -> list[Action]:
-    """Everything one run does, given its metrics (any cohorts, any models) and the past."""
+           as_of: datetime, now: datetime | None = None) -> list[Action]:
+    """Everything one run does, given its metrics (any cohorts, any models) and the past.
+
+    ``as_of`` is the data horizon (probation ends by it); ``now`` (default ``as_of``) is the
+    run's wall-clock time, which the cooldown between champion changes counts in: a run
+    over past data must not promote a champion deployed a minute ago.
+    """
     from pyfuncs.monitoring.evaluate import broken_deployment
 
     if policy.mode == "off":
@@ -282,16 +292,20 @@ def decide(policy: Policy, live: Live, metrics: Sequence[Metric], history: Histo
                     f"(latest {cohort.kind} cohort from {cohort.start:%Y-%m-%d}: "
                     f"{_fmt(m.value)}, bound {_fmt(m.lower_bound or m.critical_value)})",
                     [cohort], runs, detail={"metric": m.metric})))
-        # Champion changes on the same matured loans.
+        # Champion changes on the same matured loans: each auc_gain already spans the
+        # consecutive windows its rule needs (promote_after / rollback_after), see
+        # evaluate.paired, so one win decides.
         for m in group:
             if m.metric != "auc_gain" or m.compared_model_id != live.champion \
-                    or m.status == "insufficient_data":
+                    or not m.breach:
                 continue
-            count, runs, _ = streaks.trailing(m)
+            windows = m.detail.get("windows") or [{}]
             gain = (f"AUC gain {m.value:+.4f} ± {m.sampling_error:.4f} (lower bound "
                     f"{m.lower_bound:+.4f} > {policy.min_auc_gain}) on {m.rows} matured loans "
-                    f"issued from {cohort.start:%Y-%m-%d}, {count} window(s) in a row")
-            if m.model_id == live.probation and count >= policy.rollback_after:
+                    f"issued from {windows[0].get('from', f'{cohort.start:%Y-%m-%d}')[:10]}, "
+                    f"ahead in each of {len(windows)} window(s)")
+            runs = streaks.recent_runs(m, len(windows))
+            if m.model_id == live.probation and len(windows) >= policy.rollback_after:
                 actions.append(gated(Action(
                     "rollback", "previous_champion_better", live.champion,
                     f"monitoring: the previous champion {m.model_id} beats model "
@@ -299,12 +313,12 @@ def decide(policy: Policy, live: Live, metrics: Sequence[Metric], history: Histo
                 changed = True
                 break
             if m.model_id in live.shadows and m.model_id != live.probation \
-                    and count >= policy.promote_after:
+                    and len(windows) >= policy.promote_after:
                 blocked = None
                 if m.model_id in live.never_auto:
                     blocked = "rolled back automatically before; promote it by hand if wanted"
                 elif live.champion_since is not None \
-                        and as_of - live.champion_since < policy.cooldown:
+                        and (now or as_of) - live.champion_since < policy.cooldown:
                     blocked = (f"cooldown: the champion changed less than "
                                f"{policy.cooldown.days} days ago")
                 actions.append(gated(Action(

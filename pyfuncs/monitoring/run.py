@@ -127,7 +127,7 @@ def monitor(plpy: Any, GD: dict, as_of: Any, max_seconds: float,
             rows = queries.run(plpy, GD, "metric_history", model_id, metric, compared, before)
             return [(r["status"], int(r["run_id"])) for r in rows]
 
-        actions = decide(policy, live, metrics, history, as_of_ts)
+        actions = decide(policy, live, metrics, history, as_of_ts, _ts(lock["started_at"]))
     summary["run_id"] = run_id
     summary["actions"] = [_carry_out(plpy, GD, run_id, a) for a in actions]
     summary["seconds"] = round(time.monotonic() - clock, 3)
@@ -205,20 +205,28 @@ def _measure(plpy: Any, GD: dict, models: dict[int, _Model], live: Live, model_i
                 out += evaluate.agreement(model.id, champion.id, cohort, pairs[:, 0],
                                           pairs[:, 1], policy)
         return out
-    loans = _outcome_rows(plpy, GD, model.id, cohort, policy, as_of)
+    loans: dict[int, tuple[int, float]] = _outcome_rows(plpy, GD, model.id, cohort, policy,
+                                                         as_of)
     y = np.array([b for b, _ in loans.values()], dtype=float)
     p = np.array([q for _, q in loans.values()], dtype=float)
     out = evaluate.outcomes(model.id, cohort, model.reference, y, p, model.bands, policy)
     if champion is not None and champion.id != model.id:
-        theirs = _outcome_rows(plpy, GD, champion.id, cohort, policy, as_of)
-        common = sorted(set(loans) & set(theirs))
         ref = (champion.reference or {}).get("outcomes") or {}
         needed = evaluate.min_outcome_rows(ref.get("roc_auc", 0.75),
                                            ref.get("default_rate", 0.1), policy)
-        out.append(evaluate.paired(
-            model.id, champion.id, cohort, np.array([loans[k][0] for k in common], dtype=float),
-            np.array([theirs[k][1] for k in common]), np.array([loans[k][1] for k in common]),
-            policy, needed))
+        spans = policy.rollback_after if model.id == live.probation else policy.promote_after
+        windows = []
+        for back in range(spans - 1, -1, -1):  # oldest first, ending with this cohort
+            window = Cohort("outcomes", cohort.start - back * policy.cohort,
+                            cohort.end - back * policy.cohort)
+            own = loans if back == 0 else _outcome_rows(plpy, GD, model.id, window, policy,
+                                                         as_of)
+            theirs = _outcome_rows(plpy, GD, champion.id, window, policy, as_of)
+            common = sorted(set(own) & set(theirs))
+            windows.append(evaluate.PairedWindow(
+                window, np.array([own[k][0] for k in common], dtype=float),
+                np.array([theirs[k][1] for k in common]), np.array([own[k][1] for k in common])))
+        out.append(evaluate.paired(model.id, champion.id, windows, policy, needed))
     return out
 
 
