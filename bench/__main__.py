@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import config as bench_config
-from bench import latency, lifecycle, report, throughput
+from bench import latency, lifecycle, memory, report, targets, throughput
 from bench.environment import prepare
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_start"] = lifecycle.cold_start(env, cfg.cold_start_repeats)
         log("model reload")
         results["reload"] = lifecycle.reload(env, cfg.reload_repeats)
+        log("backend memory")
+        results["memory"] = memory.backends(env, min(1000, env.n_users))
         log(f"batch throughput over {cfg.batch_users:,} users")
         results["batch"] = throughput.batch(env, min(cfg.batch_users, env.n_users))
         log(f"explanations over {cfg.explain_users:,} users, then rescoring up to "
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             env, min(cfg.explain_users, env.n_users), cfg.rescore_users, cfg.rescore_seconds)
     finally:
         env.close()
-    results["targets"] = report.targets(results)
+    results["targets"] = targets.judge(results)
     results["meta"]["elapsed_s"] = round(time.perf_counter() - started, 1)
     results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results = {key: results[key] for key in report.RESULT_KEYS}

@@ -94,10 +94,20 @@ def _timed_statement(conn: psycopg.Connection, sql: str, params: list[Any]) -> t
     return time.perf_counter() - start, result
 
 
+# One statement fetching each user's latest snapshot the way blink_score does, nothing else.
+FETCH_ALL = ("SELECT count(s.features) FROM unnest(%s::text[]) AS t(u) "
+             "CROSS JOIN LATERAL blink.latest_snapshot(t.u) s")
+
+
 def in_database(env: Environment, rows: int) -> dict[str, Any]:
     """rows/s of scoring ``rows`` users inside the database, per available entry point."""
     users = env.population.user_ids[:rows]
     out: dict[str, Any] = {}
+    with env.connect() as admin:  # the reference: the same users' latest snapshots, fetched
+        admin.execute(FETCH_ALL, [users[:10]]).fetchone()
+        seconds = best_seconds(lambda: admin.execute(FETCH_ALL, [users]).fetchone(),
+                               max_repeats=3)
+        out["plain_fetch_per_row_rows_per_s"] = rows_per_s(rows, seconds)
     with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
         app.execute("SELECT blink_score(%s)", [users[0]]).fetchone()  # load the model first
         seconds, row = _timed_statement(
@@ -124,7 +134,8 @@ def batch(env: Environment, rows: int) -> dict[str, Any]:
     kernel = result["kernel_tl2cgen_rows_per_s"]
     result["ratios_to_kernel"] = {
         key: ratio(value, kernel) for key, value in result.items()
-        if key.endswith("_rows_per_s") and key != "kernel_tl2cgen_rows_per_s"
+        if key.endswith("_rows_per_s") and key not in (
+            "kernel_tl2cgen_rows_per_s", "plain_fetch_per_row_rows_per_s")
     }
     return result
 

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from bench import clients, pgbench
+from bench import clients, pgbench, targets
 from bench.config import full, quick
 from bench.latency import TARGETS, combine, round_order
-from bench.report import batch_figure, table, targets
+from bench.report import table
 from bench.stats import Samples, pool_rounds, ratio, round_ratios, summarize
 
 
@@ -138,74 +138,77 @@ def test_latency_rounds_must_be_whole_seconds_for_pgbench():
         replace(full(), latency_rounds=0)
 
 
-def _results(blink_p50, floor_p50, micro_p50, py_p50, cold_ms, batch):
-    def point(p50):
-        return {"1": {"p50_ms": p50, "p95_ms": p50, "p99_ms": p50, "requests_per_s": 1.0}}
+def _results(blink_us=30.0, fetch_us=10.0, kernel_us=10.0, batch_rows_per_s=80_000.0,
+             cold=(20.0, 4.0, 5.0), memory_mb=6.0):
+    """A run's figures at 1, 4 and 16 clients, two rounds per point."""
+    def rows_per_s(us):
+        return 1e6 / us
 
+    samples = {}
+    for name, p50s in {"floor": [0.10, 0.12], "blink_score": [0.115, 0.14],
+                       "blink_score_py": [0.2, 0.2], "microservice": [2.6, 2.2]}.items():
+        requests = 40 if name == "floor" else 30
+        samples[name] = {n: [Samples([p * (1 if n == 1 else n / 4)] * requests, 1.0)
+                             for p in p50s] for n in (1, 4, 16)}
     return {
         "meta": {"timestamp": "t", "quick": True, "machine": "m"},
-        "config": {"trees": 1, "leaves": 2, "n_users": 3, "concurrency": [1]},
+        "config": {"trees": 1, "leaves": 2, "n_users": 3, "concurrency": [1, 4, 16]},
         "setup": {"features": 7},
-        "latency": {"points": {"floor": point(floor_p50), "blink_score": point(blink_p50),
-                               "blink_score_py": point(py_p50),
-                               "microservice": point(micro_p50)}},
-        "batch": {"rows": 10, "kernel_tl2cgen_rows_per_s": 1000.0, **batch,
-                  "ratios_to_kernel": {}},
+        "latency": {"rounds": 2, "round_seconds": 1, "points": combine(samples)},
+        "batch": {"rows": 10, "kernel_tl2cgen_rows_per_s": rows_per_s(kernel_us),
+                  "plain_fetch_per_row_rows_per_s": rows_per_s(fetch_us),
+                  "blink_score_per_row_rows_per_s": rows_per_s(blink_us),
+                  "blink_score_batch_rows_per_s": batch_rows_per_s, "ratios_to_kernel": {}},
         "explanations": {"rows": 5, "lightgbm_pred_contrib_rows_per_s": 10.0,
-                         "absent": ["blink_explain(text)"], "ratios_to_pred_contrib": {}},
-        "cold_start": {"first_call_ms": cold_ms, "warm_call_ms": 1.0, "connect_ms": 1.0,
-                       "breakdown_medians": {}},
+                         "blink_rescore_pending_rows_per_s": 16.0,
+                         "blink_explain_on_demand_rows_per_s": 9.5, "absent": [],
+                         "ratios_to_pred_contrib": {}},
+        "cold_start": {"first_call_ms": sum(cold), "warm_call_ms": 1.0, "connect_ms": 1.0,
+                       "breakdown_medians": {"plpython_start_ms": cold[0],
+                                             "import_pyfuncs_ms": cold[1],
+                                             "load_model_and_score_ms": cold[2]}},
         "reload": {"reload_ms": 2.0, "warm_call_ms": 1.0, "calls_until_new_model": [1]},
+        "memory": {"private_mb": {"fresh": 2.0, "blink_score": memory_mb,
+                                  "blink_score_batch": 30.0, "blink_explain": 40.0}},
     }
 
 
-def test_targets_pass_and_fail_on_the_runs_own_references():
-    # A results file from before rounds (one run per point): the ratio of the two p50s.
-    good = _results(0.14, 0.1, 5.0, 0.2, 30.0, {"blink_score_per_row_rows_per_s": 600.0})
-    assert [t["pass"] for t in targets(good)] == [True, True, True, True]
-    bad = _results(0.16, 0.1, 1.0, 0.2, 80.0, {"blink_score_per_row_rows_per_s": 400.0})
-    verdicts = targets(bad)
-    assert [t["pass"] for t in verdicts] == [False, False, False, False]
-    assert verdicts[0]["value"] == pytest.approx(1.6)
-    bad["targets"] = verdicts
-    assert table(bad).count("FAIL") == 4
+def _verdicts(results):
+    return {t["target"].split(" /")[0].split(" (")[0]: t for t in targets.judge(results)}
 
 
-def _with_rounds(results, p50s_by_target):
-    """``results`` as a run in rounds: each target's point at 1 client has these round p50s."""
-    samples = {name: {1: [Samples([p50] * 3, 1.0) for p50 in p50s]}
-               for name, p50s in p50s_by_target.items()}
-    results["latency"].update(rounds=len(next(iter(p50s_by_target.values()))), round_seconds=1,
-                              points=combine(samples))
-    return results
-
-
-def test_latency_targets_use_the_median_of_per_round_ratios():
-    base = _results(1.0, 1.0, 1.0, 1.0, 30.0, {"blink_score_per_row_rows_per_s": 600.0})
-    # Round 3 was slow for both sides, round 2 for blink_score alone. The pooled p50s (0.12
-    # and 0.6) would say 5x; round by round blink_score is 1.3x the floor twice out of three.
-    results = _with_rounds(base, {"floor": [0.1, 0.12, 0.5], "blink_score": [0.13, 0.6, 0.65],
-                                  "blink_score_py": [0.2, 0.2, 0.2],
-                                  "microservice": [2.4, 1.8, 2.2]})
-    verdicts = targets(results)
-    assert results["latency"]["points"]["blink_score"]["1"]["p50_ms"] == pytest.approx(0.6)
-    assert verdicts[0]["value"] == pytest.approx(1.3)
-    assert (verdicts[0]["value_min"], verdicts[0]["value_max"]) == (1.3, 5.0)
-    assert verdicts[0]["pass"] is True
-    assert verdicts[1]["value"] == pytest.approx(11.0) and verdicts[1]["pass"] is True
-    assert (verdicts[1]["value_min"], verdicts[1]["value_max"]) == (9.0, 12.0)
-    assert "median of 3 per-round ratios" in verdicts[0]["measured_as"]
-    assert "value_min" not in verdicts[3]  # the cold start is no ratio
+def test_every_target_is_judged_against_its_reference_in_the_same_run():
+    verdicts = targets.judge(_results())
+    assert len(verdicts) == 10 and all(t["pass"] is True for t in verdicts), verdicts
+    per_call = verdicts[0]
+    assert per_call["value"] == pytest.approx(30 / (10 + 10))  # 1.5 would still pass
+    # Added latency at one client: (0.14 - 0.12) ms = 20 µs in the worst round, 2 kernel rows.
+    added = verdicts[2]
+    assert added["value"] == pytest.approx(2.0) and added["value_min"] == pytest.approx(1.5)
+    assert "worst of 2 rounds" in added["measured_as"]
+    # Under load: 30 requests vs 40 per round at 16 clients.
+    assert verdicts[1]["value"] == pytest.approx(0.75)
+    # Microservice vs blink_score at 4 and 16 clients: median of per-round ratios (13, 11).
+    assert [v["value"] for v in verdicts[3:5]] == [pytest.approx(12.0)] * 2
+    assert verdicts[3]["value_min"] == pytest.approx(11.0)
+    assert verdicts[7]["value"] == pytest.approx(0.95)  # explain on demand
+    assert verdicts[8]["value"] == pytest.approx(9 / 20)  # cold start share
+    assert verdicts[9]["value"] == 6.0
+    results = _results()
     results["targets"] = verdicts
-    printed = table(results)
-    assert "3 rounds of 1 s" in printed
-    assert "1.300x  [1.300-5.000]" in printed
-    assert "11.000x  [9.000-12.000]" in printed
+    assert table(results).count("PASS") == 10
 
 
-def test_batch_target_prefers_the_batch_function_over_per_row_scoring():
-    batch = {"blink_score_per_row_rows_per_s": 1.0, "blink_score_batch_rows_per_s": 5.0}
-    assert batch_figure(batch) == ("blink_score_batch_rows_per_s", 5.0)
-    assert batch_figure({"blink_score_per_row_rows_per_s": 1.0, "blink_score_batch_rows_per_s":
-                         None}) == ("blink_score_per_row_rows_per_s", 1.0)
-    assert batch_figure({}) == ("none", None)
+def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
+    bad = targets.judge(_results(blink_us=31.0, batch_rows_per_s=60_000.0, cold=(20.0, 6.0, 5.0),
+                                 memory_mb=12.0))
+    assert [t["pass"] for t in bad] == [False, True, True, True, True, False, True, True,
+                                        False, False]
+    missing = _results()
+    del missing["memory"]
+    del missing["batch"]["plain_fetch_per_row_rows_per_s"]
+    missing["explanations"].pop("blink_rescore_pending_rows_per_s")
+    verdicts = targets.judge(missing)
+    assert [verdicts[i]["pass"] for i in (0, 6, 9)] == [None, None, None]
+    missing["targets"] = verdicts
+    assert table(missing).count("n/a") >= 3

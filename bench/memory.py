@@ -1,0 +1,50 @@
+"""Private memory of a backend after each kind of call (issue: keep the scoring path small).
+
+Private memory (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) is what a
+backend costs on top of what every backend shares (the server binary, shared buffers, the
+libraries' read-only pages). Each path runs in a fresh session of the application role, so
+one path's imports (numpy, shap for explanations) do not show in another's figure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.environment import APP_ROLE, Environment
+
+
+def private_mb(pid: int) -> float | None:
+    """Private memory of process ``pid`` in MB, or None when /proc does not let us read it."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:  # another user's process and we are not root, or no such file
+        return None
+    kb = sum(int(line.split()[1]) for line in text.splitlines()
+             if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    return round(kb / 1024, 2)
+
+
+def backends(env: Environment, batch_users: int) -> dict[str, Any]:
+    """MB private to a fresh backend, and to one after blink_score / a batch / an explanation."""
+    users = env.population.user_ids
+    paths = {
+        "fresh": None,
+        "blink_score": ("SELECT blink_score(%s)", [users[0]]),
+        "blink_score_batch": ("SELECT count(*) FROM blink_score_batch(%s::text[])",
+                              [users[:batch_users]]),
+        # The user the explanations phase warms up on: its stored audit changes no count.
+        "blink_explain": ("SELECT count(*) FROM blink_explain(%s)", [users[-1]]),
+    }
+    out: dict[str, Any] = {"batch_users": batch_users, "private_mb": {}}
+    for name, call in paths.items():
+        with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
+            pid = app.execute("SELECT pg_backend_pid()").fetchone()[0]
+            if call is not None:
+                app.execute(*call).fetchone()
+            out["private_mb"][name] = private_mb(pid)
+    if out["private_mb"]["fresh"] is None:
+        out["unreadable"] = "cannot read the server's /proc/<pid>/smaps_rollup as this user"
+    return out

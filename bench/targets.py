@@ -1,0 +1,129 @@
+"""The performance targets (issue "Close to the limit"), judged on one run's own references.
+
+Every target is a ratio to a reference measured in the same run (the machines are shared and
+differ), except the memory ceiling. Each verdict is PASS, FAIL or n/a (the run lacks a
+figure); nothing here raises or fails a build: `make test` never judges speed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from bench.stats import ratio
+
+MEMORY_LIMIT_MB = 10.0
+
+
+def _round_values(points: dict[str, Any], target: str, reference: str, clients: str,
+                  combine: Callable[[dict[str, Any], dict[str, Any]], float | None]
+                  ) -> list[float]:
+    """``combine(target round, reference round)`` for each round both sides ran."""
+    mine = points.get(target, {}).get(clients)
+    theirs = points.get(reference, {}).get(clients)
+    if mine is None or theirs is None:
+        return []
+    rounds = list(zip(mine.get("rounds") or [mine], theirs.get("rounds") or [theirs],
+                      strict=False))
+    return [v for a, b in rounds if (v := combine(a, b)) is not None]
+
+
+def _spread(values: list[float], pick: str = "median") -> tuple[float | None, float | None,
+                                                                 float | None]:
+    if not values:
+        return None, None, None
+    value = statistics.median(values) if pick == "median" else max(values)
+    return round(value, 4), round(min(values), 4), round(max(values), 4)
+
+
+def _per_row_us(rows_per_s: float | None) -> float | None:
+    return None if not rows_per_s else 1e6 / rows_per_s
+
+
+def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target with its value, goal, reference and verdict."""
+    points = results["latency"]["points"]
+    clients = sorted(int(k) for k in points.get("floor", {}))
+    one, most = (str(clients[0]), str(clients[-1])) if clients else ("1", "16")
+    batch, expl = results["batch"], results["explanations"]
+    kernel_us = _per_row_us(batch.get("kernel_tl2cgen_rows_per_s"))
+    fetch_us = _per_row_us(batch.get("plain_fetch_per_row_rows_per_s"))
+    score_us = _per_row_us(batch.get("blink_score_per_row_rows_per_s"))
+    rows: list[tuple[str, str, tuple[float | None, float | None, float | None], str, float]] = []
+
+    limit = None if kernel_us is None or fetch_us is None else fetch_us + kernel_us
+    rows.append(("blink_score per row / (plain fetch per row + kernel per row)",
+                 f"one statement over {batch.get('rows')} users; fetch "
+                 f"{_fmt_us(fetch_us)}, kernel {_fmt_us(kernel_us)}, blink_score "
+                 f"{_fmt_us(score_us)}", (ratio(score_us, limit), None, None), "<=", 1.5))
+
+    rps = _round_values(points, "blink_score", "floor", most,
+                        lambda a, b: ratio(a.get("requests_per_s"), b.get("requests_per_s")))
+    rows.append((f"blink_score req/s / plain fetch req/s, {most} clients",
+                 f"pgbench, median of {len(rps)} per-round ratios", _spread(rps), ">=", 0.5))
+
+    def added(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+        if kernel_us is None:
+            return None
+        return (a["p50_ms"] - b["p50_ms"]) * 1000.0 / kernel_us
+
+    extra = _round_values(points, "blink_score", "floor", one, added)
+    rows.append((f"(blink_score p50 - fetch p50) / kernel per row, {one} client",
+                 f"pgbench, worst of {len(extra)} rounds (every round must pass)",
+                 _spread(extra, pick="max"), "<=", 2.0))
+
+    for n in ("4", "16"):
+        speedup = _round_values(points, "microservice", "blink_score_py", n,
+                                lambda a, b: ratio(a["p50_ms"], b["p50_ms"]))
+        rows.append((f"microservice p50 / blink_score p50, {n} clients",
+                     f"same Python client, median of {len(speedup)} per-round ratios",
+                     _spread(speedup), ">=", 12.0))
+
+    rows.append(("blink_score_batch rows/s / raw kernel rows/s",
+                 "same users, snapshots read in the statement; kernel one thread",
+                 (ratio(batch.get("blink_score_batch_rows_per_s"),
+                        batch.get("kernel_tl2cgen_rows_per_s")), None, None), ">=", 0.7))
+    contrib = expl.get("lightgbm_pred_contrib_rows_per_s")
+    rows.append(("rescoring with reasons rows/s / LightGBM pred_contrib rows/s",
+                 "blink_rescore_pending, one backend; pred_contrib one thread",
+                 (ratio(expl.get("blink_rescore_pending_rows_per_s"), contrib), None, None),
+                 ">=", 1.5))
+    rows.append(("blink_explain on demand rows/s / pred_contrib rows/s",
+                 "nothing stored yet; pred_contrib one thread",
+                 (ratio(expl.get("blink_explain_on_demand_rows_per_s"), contrib), None, None),
+                 ">=", 0.9))
+
+    parts = results["cold_start"].get("breakdown_medians", {})
+    start = parts.get("plpython_start_ms")
+    own = (None if "import_pyfuncs_ms" not in parts or "load_model_and_score_ms" not in parts
+           else parts["import_pyfuncs_ms"] + parts["load_model_and_score_ms"])
+    rows.append(("cold start: blink's share (import + model load) / PL/Python start",
+                 f"medians of new sessions: import + load {_fmt_ms(own)}, "
+                 f"PL/Python start {_fmt_ms(start)}", (ratio(own, start), None, None),
+                 "<=", 0.5))
+
+    memory = (results.get("memory") or {}).get("private_mb", {})
+    rows.append(("backend private memory after blink_score (MB)",
+                 "fresh session, one call; after a batch "
+                 f"{memory.get('blink_score_batch')} MB, after an explanation "
+                 f"{memory.get('blink_explain')} MB, fresh {memory.get('fresh')} MB",
+                 (memory.get("blink_score"), None, None), "<=", MEMORY_LIMIT_MB))
+
+    out = []
+    for name, how, (value, low, high), op, goal in rows:
+        passed = None if value is None else (value <= goal if op == "<=" else value >= goal)
+        entry: dict[str, Any] = {"target": name, "measured_as": how, "value": value,
+                                 "goal": f"{op} {goal:g}", "pass": passed}
+        if low is not None:
+            entry.update(value_min=low, value_max=high)
+        out.append(entry)
+    return out
+
+
+def _fmt_us(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} µs"
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
