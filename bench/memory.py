@@ -41,7 +41,9 @@ def backends(env: Environment, batch_users: int) -> dict[str, Any]:
     out: dict[str, Any] = {"batch_users": batch_users, "private_mb": {}}
     for name, call in paths.items():
         with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
-            pid = app.execute("SELECT pg_backend_pid()").fetchone()[0]
+            row = app.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            pid = int(row[0])
             if call is not None:
                 app.execute(*call).fetchone()
             out["private_mb"][name] = private_mb(pid)
