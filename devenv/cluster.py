@@ -46,6 +46,9 @@ def server_settings(database: str, tcp: bool = False) -> dict[str, str]:
         "listen_addresses": "127.0.0.1" if tcp else "",
         "unix_socket_permissions": "0700",
         "fsync": "off" if database == "test" else "on",
+        # A model home publishes its model tables to shards (docs/scale-out.md); logical
+        # only adds a little to the WAL of a server that never publishes.
+        "wal_level": "logical",
     }
 
 

@@ -91,6 +91,9 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--output-dir", type=Path, default=Path("models"),
                        help="artifacts go to OUTPUT_DIR/<version>/ (default ./models)")
     train.add_argument("--version", help="model version label (default: time + model hash)")
+    train.add_argument("--data-from", action="append", default=[], metavar="SHARD_URL",
+                       help="read training data from this shard (repeat for every shard of a "
+                            "sharded install); the model is written to --dsn, the model home")
     train.add_argument("--if-requested", action="store_true",
                        help="train only if monitoring asked for it (a pending retrain request);"
                             " for cron: blink train --deploy --if-requested")
@@ -105,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          max_rounds=args.max_rounds, min_auc_gain=args.min_auc_gain)
     options = RunOptions(cutoff=args.cutoff, deploy=args.deploy, force=args.force,
                          dry_run=args.dry_run, output_dir=args.output_dir, version=args.version,
-                         progress=_progress(args))
+                         progress=_progress(args), data_from=tuple(args.data_from))
     with connect(args.dsn) as conn:
         requests = pending_requests(conn) if args.if_requested else []
         if args.if_requested and not requests:
