@@ -207,7 +207,8 @@ class LocalCluster:
             # Settings of clusters made before the socket-only rule are overridden here.
             self._run([str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(self.data),
                        "-l", str(self.log), "-o",
-                       "-c listen_addresses= -c unix_socket_permissions=0700"],
+                       "-c listen_addresses= -c unix_socket_permissions=0700"
+                       " -c wal_level=logical"],
                       server_env=True, check=True, stdout=subprocess.DEVNULL)
         self._ensure_database()
 

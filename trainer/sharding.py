@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.errors import TrainerError
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "db" / "sharding"
 PARTITIONS = 16  # fixed: a power of two (PL/Proxy masks the hash); db/sharding/router.sql
 PUBLICATION = SUBSCRIPTION = "blink_models"
@@ -29,7 +31,7 @@ MODEL_TABLES = ("blink_models", "vetted_models", "blink_deployments",
                 "blink_promotion_reviews", "blink_shadow_models", "reason_codes")
 
 
-class ShardingError(RuntimeError):
+class ShardingError(TrainerError):
     """A set-up step that cannot go on, with what to do about it."""
 
 
