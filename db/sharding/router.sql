@@ -15,38 +15,57 @@ BEGIN
         CREATE ROLE blink_app NOLOGIN;  -- as on the shards (the migration creates it there)
     END IF;
 END $$;
-CREATE SCHEMA IF NOT EXISTS blink_router;
-CREATE SCHEMA IF NOT EXISTS plproxy;  -- PL/Proxy looks its cluster functions up here
-CREATE SCHEMA IF NOT EXISTS blink;
+-- blink_router (map and routed calls), plproxy (PL/Proxy looks its cluster functions up
+-- there), blink (the status view). A schema another role made first is refused: its owner
+-- could replace what the router runs.
+DO $$
+DECLARE
+    s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['blink_router', 'plproxy', 'blink'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname = s) THEN
+            EXECUTE format('CREATE SCHEMA %I', s);
+        ELSIF (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = s)
+              <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+            RAISE EXCEPTION 'blink: schema % exists and belongs to another role; refusing to install the router into it', s;
+        END IF;
+    END LOOP;
+END $$;
 REVOKE ALL ON SCHEMA blink_router, plproxy, blink FROM PUBLIC;
 GRANT USAGE ON SCHEMA blink_router, plproxy, blink TO blink_app;
 
-CREATE TABLE IF NOT EXISTS blink_router.shards (
-    name    text PRIMARY KEY CHECK (name ~ '^[a-z0-9_-]+$'),
-    connstr text NOT NULL CHECK (connstr <> '')
-);
-COMMENT ON TABLE blink_router.shards IS
-'Shard databases by name: libpq connection string (reachable from the router server; no password: use ~/.pgpass of the server user).';
+-- The tables, made once (the schema's owner check above makes them ours).
+DO $do$
+BEGIN
+    IF pg_catalog.to_regclass('blink_router.shards') IS NULL THEN
+        CREATE TABLE blink_router.shards (
+            name    text PRIMARY KEY CHECK (name ~ '^[a-z0-9_-]+$'),
+            connstr text NOT NULL CHECK (connstr <> '')
+        );
+        COMMENT ON TABLE blink_router.shards IS
+        'Shard databases by name: libpq connection string (reachable from the router server; no password: use ~/.pgpass of the server user).';
 
-CREATE TABLE IF NOT EXISTS blink_router.partitions (
-    partition integer PRIMARY KEY CHECK (partition BETWEEN 0 AND 15),
-    shard     text NOT NULL REFERENCES blink_router.shards (name)
-);
-COMMENT ON TABLE blink_router.partitions IS
-'The partition map, the source of truth for routing: user u lives in partition hashtext(u) & 15, on this shard.';
+        CREATE TABLE blink_router.partitions (
+            partition integer PRIMARY KEY CHECK (partition BETWEEN 0 AND 15),
+            shard     text NOT NULL REFERENCES blink_router.shards (name)
+        );
+        COMMENT ON TABLE blink_router.partitions IS
+        'The partition map, the source of truth for routing: user u lives in partition hashtext(u) & 15, on this shard.';
 
-CREATE TABLE IF NOT EXISTS blink_router.model_home (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    connstr  text NOT NULL CHECK (connstr <> '')
-);
-COMMENT ON TABLE blink_router.model_home IS
-'The model home (where the trainer writes and promotes; shards subscribe to it): its connection string from the router.';
+        CREATE TABLE blink_router.model_home (
+            only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+            connstr  text NOT NULL CHECK (connstr <> '')
+        );
+        COMMENT ON TABLE blink_router.model_home IS
+        'The model home (where the trainer writes and promotes; shards subscribe to it): its connection string from the router.';
 
-CREATE TABLE IF NOT EXISTS blink_router.config_version (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    version  integer NOT NULL
-);
-INSERT INTO blink_router.config_version VALUES (true, 1) ON CONFLICT DO NOTHING;
+        CREATE TABLE blink_router.config_version (
+            only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+            version  integer NOT NULL
+        );
+        INSERT INTO blink_router.config_version VALUES (true, 1) ON CONFLICT DO NOTHING;
+    END IF;
+END $do$;
 
 -- PL/Proxy re-reads the cluster when the version goes up: any change of the map bumps it.
 CREATE OR REPLACE FUNCTION blink_router.bump_config_version() RETURNS trigger
