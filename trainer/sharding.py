@@ -123,17 +123,11 @@ def setup_router(url: str, home_url: str, shards: Sequence[Shard]) -> dict[int, 
     with _connect(url) as conn:
         _apply(conn, "router.sql")
         with conn.transaction():
+            # Only real changes are written: each write bumps the map's version, which
+            # makes every router session reload it.
             for shard in shards:
-                conn.execute(
-                    "INSERT INTO blink_router.shards (name, connstr) VALUES (%s, %s) "
-                    "ON CONFLICT (name) DO UPDATE SET connstr = EXCLUDED.connstr "
-                    "WHERE shards.connstr IS DISTINCT FROM EXCLUDED.connstr",
-                    [shard.name, conninfo(shard.url)])
-            conn.execute(
-                "INSERT INTO blink_router.model_home (connstr) VALUES (%s) ON CONFLICT "
-                "(only_row) DO UPDATE SET connstr = EXCLUDED.connstr "
-                "WHERE model_home.connstr IS DISTINCT FROM EXCLUDED.connstr",
-                [conninfo(home_url)])
+                _upsert(conn, "blink_router.shards", "name", shard.name, conninfo(shard.url))
+            _upsert(conn, "blink_router.model_home", "only_row", True, conninfo(home_url))
             mapped = {p for (p,) in conn.execute("SELECT partition FROM blink_router.partitions")}
             names = [s.name for s in shards]
             missing = [p for p in range(PARTITIONS) if p not in mapped]
@@ -143,6 +137,14 @@ def setup_router(url: str, home_url: str, shards: Sequence[Shard]) -> dict[int, 
                 conn.execute("INSERT INTO blink_router.partitions VALUES (%s, %s)",
                              [p, names[p % len(names)]])
         return partition_map(conn)
+
+
+def _upsert(conn: Any, table: str, key: str, value: Any, connstr: str) -> None:
+    row = conn.execute(f"SELECT connstr FROM {table} WHERE {key} = %s", [value]).fetchone()
+    if row is None:
+        conn.execute(f"INSERT INTO {table} ({key}, connstr) VALUES (%s, %s)", [value, connstr])
+    elif row[0] != connstr:
+        conn.execute(f"UPDATE {table} SET connstr = %s WHERE {key} = %s", [connstr, value])
 
 
 def partition_map(conn: Any) -> dict[int, str]:

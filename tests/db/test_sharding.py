@@ -178,6 +178,37 @@ def test_training_data_from_all_shards_equals_the_single_server_extract(shardset
     assert len(got) > 100 and got == expected
 
 
+def test_training_from_the_shards_gives_the_model_one_server_gives(shardset, tmp_path):
+    from tests.fix_trainer import fast_config
+    from trainer.pipeline import RunOptions, run
+
+    config = fast_config(min_rows=50, min_positives=3)
+    results = []
+    for data_from in ((), tuple(shardset.shards.values())):
+        with shardset.home.connect() as home:  # the model home: where the model would go
+            results.append(run(home, config, RunOptions(
+                cutoff=CUTOFF, dry_run=True, output_dir=tmp_path, data_from=data_from)))
+    single, sharded = results
+    assert sharded.metrics["test"] == single.metrics["test"]
+    assert sharded.artifact.model_text == single.artifact.model_text
+
+
+def test_setting_up_again_changes_nothing_and_status_reports_each_shard(shardset, capsys):
+    from trainer import cli
+
+    with shardset.router.connect() as conn:
+        before = conn.execute("SELECT version FROM blink_router.config_version").fetchone()
+    mapping = sharding.setup(shardset.router.dsn(), shardset.home.dsn(),
+                             [sharding.Shard(n, u) for n, u in shardset.shards.items()])
+    with shardset.router.connect() as conn:
+        after = conn.execute("SELECT version FROM blink_router.config_version").fetchone()
+    assert after == before and list(mapping.values()) == ["s1", "s2"] * 8
+    assert cli.main(["shards", "status", "--router", shardset.router.dsn()]) == 0
+    out = capsys.readouterr().out
+    assert "s1: partitions [0, 2, 4" in out and "s2: partitions [1, 3, 5" in out
+    assert "LAGGING" not in out and "subscription running" in out
+
+
 def test_a_promotion_at_the_home_reaches_both_shards_and_lag_shows(shardset, model_b):
     s2 = shardset.shards["s2"]
     with psycopg.connect(s2, autocommit=True) as shard:
