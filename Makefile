@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink replica bench freeze schema fuzz validate
+.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink replica shards bench bench-scaleout freeze schema fuzz validate
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -27,7 +27,8 @@ help:
 	@echo "make train  retrain on the demo cluster (ARGS=--deploy promotes a better model)"
 	@echo "make blink  the blink command on the demo cluster, e.g. make blink ARGS='report --user user-0'"
 	@echo "make replica a hot standby of the demo cluster (docs/scale-out.md)"
-	@echo "make bench  benchmarks;  make fuzz  the long fuzz run"
+	@echo "make shards  a router and two shards around the demo cluster (docs/scale-out.md)"
+	@echo "make bench  benchmarks;  make bench-scaleout  the sharding router's cost;  make fuzz  the long fuzz run"
 	@echo "make validate  monitoring's many-seed validation (10 seeds x 7 scenarios, ~10 min)"
 
 deps:
@@ -82,8 +83,17 @@ blink: venv
 replica: venv
 	@$(PY) -m devenv.replica --primary "$$($(SYSTEM_PYTHON) -m devenv.demo --dsn)" $(ARGS)
 
+# Sharding: the demo database as model home, two shard clusters and a router database
+# (make shards ARGS=--stop stops the shard clusters).
+shards: venv
+	@$(PY) -m devenv.shards $(ARGS)
+
 bench: venv
 	$(PY) -m bench $(if $(QUICK),--quick)
+
+# The sharding router's cost: router hop vs the shard directly, throughput with 1 and 2 shards.
+bench-scaleout: venv
+	$(PY) -m bench.scaleout $(if $(QUICK),--quick)
 
 lint: venv
 	$(PY) -m ruff check pyfuncs trainer devenv migrations tests bench validation

@@ -46,6 +46,9 @@ def server_settings(database: str, tcp: bool = False) -> dict[str, str]:
         "listen_addresses": "127.0.0.1" if tcp else "",
         "unix_socket_permissions": "0700",
         "fsync": "off" if database == "test" else "on",
+        # A model home publishes its model tables to shards (docs/scale-out.md); logical
+        # only adds a little to the WAL of a server that never publishes.
+        "wal_level": "logical",
     }
 
 
@@ -204,7 +207,8 @@ class LocalCluster:
             # Settings of clusters made before the socket-only rule are overridden here.
             self._run([str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(self.data),
                        "-l", str(self.log), "-o",
-                       "-c listen_addresses= -c unix_socket_permissions=0700"],
+                       "-c listen_addresses= -c unix_socket_permissions=0700"
+                       " -c wal_level=logical"],
                       server_env=True, check=True, stdout=subprocess.DEVNULL)
         self._ensure_database()
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages blink needs (as root), or say exactly what to run (as a user).
 set -euo pipefail
-PACKAGES=(postgresql-15 postgresql-plpython3-15 postgresql-15-cron postgresql-client-15
+PACKAGES=(postgresql-15 postgresql-plpython3-15 postgresql-15-cron postgresql-15-plproxy postgresql-client-15
           python3-venv python3-dev gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -91,6 +91,9 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--output-dir", type=Path, default=Path("models"),
                        help="artifacts go to OUTPUT_DIR/<version>/ (default ./models)")
     train.add_argument("--version", help="model version label (default: time + model hash)")
+    train.add_argument("--data-from", action="append", default=[], metavar="SHARD_URL",
+                       help="read training data from this shard (repeat for every shard of a "
+                            "sharded install); the model is written to --dsn, the model home")
     train.add_argument("--if-requested", action="store_true",
                        help="train only if monitoring asked for it (a pending retrain request);"
                             " for cron: blink train --deploy --if-requested")
@@ -105,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          max_rounds=args.max_rounds, min_auc_gain=args.min_auc_gain)
     options = RunOptions(cutoff=args.cutoff, deploy=args.deploy, force=args.force,
                          dry_run=args.dry_run, output_dir=args.output_dir, version=args.version,
-                         progress=_progress(args))
+                         progress=_progress(args), data_from=tuple(args.data_from))
     with connect(args.dsn) as conn:
         requests = pending_requests(conn) if args.if_requested else []
         if args.if_requested and not requests:
@@ -404,6 +407,50 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
+# --- shards ---------------------------------------------------------------------------------
+
+def _shards_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["setup", "status", "move"],
+                        help="setup: write the router, subscribe the shards; status: each "
+                             "shard's state; move: point a partition at another shard")
+    parser.add_argument("--router", required=True, metavar="URL", help="the router database")
+    parser.add_argument("--home", metavar="URL",
+                        help="setup: the model home (a blink database, wal_level = logical)")
+    parser.add_argument("--shard", action="append", default=[], metavar="NAME=URL",
+                        help="setup: a shard (a blink database); repeat for each")
+    parser.add_argument("--partition", type=int, help="move: the partition (0..15)")
+    parser.add_argument("--to", metavar="NAME", help="move: the shard that now holds it")
+
+
+def cmd_shards(args: argparse.Namespace) -> int:
+    from trainer import sharding
+
+    if args.action == "setup":
+        if not args.home or not args.shard:
+            raise ConfigError("blink shards setup needs --home and at least one --shard")
+        mapping = sharding.setup(args.router, args.home,
+                                 [sharding.parse_shard(s) for s in args.shard])
+        for name in dict.fromkeys(mapping.values()):
+            parts = [str(p) for p, s in mapping.items() if s == name]
+            print(f"shard {name}: partitions {', '.join(parts)}")
+        print("router ready; every shard has the model home's champion")
+    elif args.action == "move":
+        if args.partition is None or not args.to:
+            raise ConfigError("blink shards move needs --partition and --to")
+        sharding.move_partition(args.router, args.partition, args.to)
+        print(f"partition {args.partition} now routes to shard {args.to}")
+    else:
+        for row in sharding.status(args.router):
+            state = ("unreachable: " + (row["error"] or "").splitlines()[0]
+                     if not row["reachable"] else
+                     f"champion {row['champion_model_id']}"
+                     + (f" (home: {row['home_champion_model_id']}, LAGGING)"
+                        if row["lagging"] else "")
+                     + f", subscription {'running' if row['subscription_running'] else 'DOWN'}")
+            print(f"{row['shard']}: partitions {row['partitions']}: {state}")
+    return 0
+
+
 # Later: "monitor" (drift of the champion's inputs and scores) and "bench"; one entry each.
 COMMANDS: dict[str, Command] = {
     "train": Command(
@@ -455,6 +502,17 @@ COMMANDS: dict[str, Command] = {
         """  blink monitor-report                  # the champion: monitoring-report.html
   blink monitor-report --model 3 -o model-3-monitoring.html""",
         _monitor_report_arguments, cmd_monitor_report),
+    "shards": Command(
+        "set up or inspect a sharded install (router, model home, shards)",
+        "Sharding by user (docs/scale-out.md): `setup` installs the PL/Proxy API and the "
+        "partition\nmap on the router, publishes the model tables at the model home and "
+        "subscribes each\nshard to them (safe to run again; new shards get only unmapped "
+        "partitions). URLs must\nbe valid from every server, without passwords (~/.pgpass).",
+        """  blink shards setup --router postgresql://router/blink --home postgresql://home/blink \\
+      --shard s1=postgresql://db1/blink --shard s2=postgresql://db2/blink
+  blink shards status --router postgresql://router/blink
+  blink shards move --router postgresql://router/blink --partition 7 --to s3""",
+        _shards_arguments, cmd_shards),
 }
 DEFAULT_COMMAND = "train"
 

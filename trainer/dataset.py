@@ -68,6 +68,29 @@ def fetch_rows(conn: Any, cutoff: datetime, progress: bool = False) -> list[Outc
     return rows
 
 
+def fetch_rows_from_shards(urls: list[str], cutoff: datetime,
+                           progress: bool = False) -> list[OutcomeRow]:
+    """``fetch_rows`` of every shard, merged in the single-server order.
+
+    A user's snapshots and outcomes live on one shard, so the point-in-time join is exact
+    per shard. Ties on (issued_at, id) across shards are broken by user_id, so the merge
+    does not depend on the order the URLs are given in.
+    """
+    import psycopg
+
+    rows: list[OutcomeRow] = []
+    for url in urls:
+        try:
+            conn = psycopg.connect(url, autocommit=True, application_name="blink-trainer")
+        except psycopg.Error as exc:
+            raise TrainingDataError(f"cannot read training data from shard {url}: "
+                                    f"{str(exc).strip()}") from None
+        with conn:
+            rows.extend(fetch_rows(conn, cutoff, progress=progress))
+    rows.sort(key=lambda r: (r.issued_at, r.id, r.user_id))
+    return rows
+
+
 def matured(row: OutcomeRow, cutoff: datetime, grace: timedelta) -> bool:
     """Whether ``row``'s outcome was final and known at ``cutoff``.
 

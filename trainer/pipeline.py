@@ -16,7 +16,13 @@ from trainer import metrics as m
 from trainer import registry
 from trainer.artifacts import ModelArtifact, build_artifact
 from trainer.config import TrainerConfig
-from trainer.dataset import Dataset, build_dataset, feature_matrix, fetch_rows
+from trainer.dataset import (
+    Dataset,
+    build_dataset,
+    feature_matrix,
+    fetch_rows,
+    fetch_rows_from_shards,
+)
 from trainer.errors import ArtifactError, TrainingDataError
 from trainer.promotion import Decision, GateResult, apply_decision, gate
 from trainer.report import render
@@ -37,6 +43,7 @@ class RunOptions:
     output_dir: Path = Path("models")
     version: str | None = None
     progress: bool = False
+    data_from: tuple[str, ...] = ()  # shards to read training data from (default: conn)
 
 
 @dataclass
@@ -55,9 +62,11 @@ class RunResult:
 
 
 def load_dataset(conn: Any, config: TrainerConfig, cutoff: datetime,
-                 progress: bool = False) -> Dataset:
-    """The run's training set from the database (point-in-time join, then pure checks)."""
-    rows = fetch_rows(conn, cutoff, progress=progress)
+                 progress: bool = False, data_from: tuple[str, ...] = ()) -> Dataset:
+    """The run's training set from the database, or from every shard of a sharded install
+    (point-in-time join, then pure checks)."""
+    rows = (fetch_rows_from_shards(list(data_from), cutoff, progress=progress) if data_from
+            else fetch_rows(conn, cutoff, progress=progress))
     return build_dataset(
         rows, cutoff, grace=timedelta(days=config.grace_days), features=config.features,
         valid_fraction=config.valid_fraction, test_fraction=config.test_fraction,
@@ -165,7 +174,8 @@ def run(conn: Any, config: TrainerConfig, options: RunOptions) -> RunResult:
     cutoff = options.cutoff or datetime.now(UTC)
     steps = tqdm(total=6, desc="trainer", unit=" steps", disable=not options.progress)
 
-    ds = load_dataset(conn, config, cutoff, progress=options.progress)
+    ds = load_dataset(conn, config, cutoff, progress=options.progress,
+                      data_from=options.data_from)
     steps.update()
     for part, counts in ds.counts().items():
         w = ds.split.windows[part]

@@ -1,0 +1,2 @@
+-- Undo 0008_model_publication.
+ALTER TABLE blink.reason_codes REPLICA IDENTITY DEFAULT;
