@@ -377,6 +377,16 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         "DELETE FROM blink.blink_shadow_models WHERE model_id = $1 AND until IS NOT NULL",
         ["bigint"],
     ),
+    # A shard of a sharded install receives its models from the model home (docs/scale-out.md).
+    "is_shard": (
+        """
+        SELECT EXISTS (SELECT FROM pg_catalog.pg_subscription s
+                       WHERE s.subname = 'blink_models' AND s.subdbid = (
+                           SELECT d.oid FROM pg_catalog.pg_database d
+                           WHERE d.datname = pg_catalog.current_database())) AS shard
+        """,
+        [],
+    ),
 }
 
 

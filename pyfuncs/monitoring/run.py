@@ -128,10 +128,26 @@ def monitor(plpy: Any, GD: dict, as_of: Any, max_seconds: float,
             return [(r["status"], int(r["run_id"])) for r in rows]
 
         actions = decide(policy, live, metrics, history, as_of_ts, _ts(lock["started_at"]))
+        shard = queries.one(plpy, GD, "is_shard")
+        if shard is not None and shard["shard"]:
+            actions = _on_a_shard(actions)
     summary["run_id"] = run_id
     summary["actions"] = [_carry_out(plpy, GD, run_id, a) for a in actions]
     summary["seconds"] = round(time.monotonic() - clock, 3)
     return summary
+
+
+def _on_a_shard(actions: list[Action]) -> list[Action]:
+    """A shard's models, deployments and shadows arrive from the model home, which ends
+    probations and changes champions itself: here those actions are reported, not done."""
+    out = []
+    for a in actions:
+        if a.kind == "end_probation":
+            continue  # the home's own run ends it; the row's removal replicates here
+        if a.kind in ("promote", "rollback") and not a.withheld:
+            a.withheld = "this database is a shard: models change at the model home"
+        out.append(a)
+    return out
 
 
 def _insert_run(plpy: Any, GD: dict, started_at: Any, as_of: Any, policy: Policy,

@@ -237,6 +237,26 @@ def test_a_promotion_at_the_home_reaches_both_shards_and_lag_shows(shardset, mod
     assert got == expected and {r[0] for r in got} == {new_id}
 
 
+def test_monitoring_on_a_shard_leaves_model_changes_to_the_home(shardset):
+    # After the promotion above the previous champion is on probation (a shadow row the home
+    # published). A shard's run past the probation's end reports, never writes, the change.
+    s1 = shardset.shards["s1"]
+    with psycopg.connect(s1, autocommit=True) as shard:
+        shard.execute("UPDATE blink.monitoring_policy SET mode = 'auto'")  # an operator's slip
+        shadows = shard.execute("SELECT model_id, until FROM blink.blink_shadow_models"
+                                ).fetchall()
+        assert any(until is not None for _, until in shadows)
+        summary = shard.execute("SELECT blink_monitor_run(now() + interval '90 days')"
+                                ).fetchone()[0]
+        assert summary["ran"], summary
+        assert all(a["kind"] != "end_probation" for a in summary["actions"])
+        assert all(a["withheld"] for a in summary["actions"]
+                   if a["kind"] in ("promote", "rollback"))
+        assert shard.execute("SELECT model_id, until FROM blink.blink_shadow_models"
+                             ).fetchall() == shadows
+        shard.execute("UPDATE blink.monitoring_policy SET mode = 'alert'")
+
+
 def test_a_stopped_shard_fails_its_users_clearly_and_no_one_else(shardset):
     shardset.clusters["s2"].stop()  # type: ignore[attr-defined]
     on_s1 = [u for u in shardset.users if shardset.owner[u] == "s1"][:5]
