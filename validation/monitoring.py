@@ -322,11 +322,8 @@ def _outcomes(world: World, models: dict[int, Model], scores: dict[int, np.ndarr
                 c = models[live.champion]
                 ref = c.reference["outcomes"]
                 needed = evaluate.min_outcome_rows(ref["roc_auc"], ref["default_rate"], policy)
-                spans = policy.rollback_after if mid == live.probation else policy.promote_after
                 windows = []
-                for back in range(spans - 1, -1, -1):  # as pyfuncs.monitoring.run does
-                    w = Cohort("outcomes", cohort.start - back * policy.cohort,
-                               cohort.end - back * policy.cohort)
+                for w in evaluate.paired_span(cohort, policy, mid == live.probation):
                     wy, wsnap = _matured(world, w, as_of, policy)
                     if w.start < DEPLOYED:  # before the shadow scored: no loans scored by both
                         wy, wsnap = wy[:0], wsnap[:0]

@@ -232,7 +232,8 @@ $$;
 
 -- --- the API: same names and signatures as on one server ------------------------------------
 -- They run as the caller (not SECURITY DEFINER): PL/Proxy connects to the shard as the same
--- role, so the shard's own grants (blink_app) decide what it may call. Each guard turns PL/Proxy's connection error into one naming the shard and partition.
+-- role, so the shard's own grants (blink_app) decide what it may call. Each guard turns
+-- PL/Proxy's connection error into one naming the shard and partition.
 
 CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
 RETURNS double precision

@@ -77,6 +77,15 @@ class PairedWindow:
     p_challenger: np.ndarray
 
 
+def paired_span(cohort: Cohort, policy: Policy, probation: bool) -> list[Cohort]:
+    """The consecutive windows a champion/challenger test spans, oldest first, ending with
+    ``cohort``: ``rollback_after`` for the previous champion on probation, else
+    ``promote_after``."""
+    n = policy.rollback_after if probation else policy.promote_after
+    return [Cohort(cohort.kind, cohort.start - k * policy.cohort, cohort.end - k * policy.cohort)
+            for k in range(n - 1, -1, -1)]
+
+
 def _status(breach: bool) -> str:
     return "breach" if breach else "ok"
 

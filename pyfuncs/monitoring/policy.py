@@ -299,10 +299,10 @@ def decide(policy: Policy, live: Live, metrics: Sequence[Metric], history: Histo
             if m.metric != "auc_gain" or m.compared_model_id != live.champion \
                     or not m.breach:
                 continue
-            windows = m.detail.get("windows") or [{}]
+            windows = m.detail["windows"]  # evaluate.paired records the windows of a win
             gain = (f"AUC gain {m.value:+.4f} ± {m.sampling_error:.4f} (lower bound "
                     f"{m.lower_bound:+.4f} > {policy.min_auc_gain}) on {m.rows} matured loans "
-                    f"issued from {windows[0].get('from', f'{cohort.start:%Y-%m-%d}')[:10]}, "
+                    f"issued from {windows[0]['from'][:10]}, "
                     f"ahead in each of {len(windows)} window(s)")
             runs = streaks.recent_runs(m, len(windows))
             if m.model_id == live.probation and len(windows) >= policy.rollback_after:

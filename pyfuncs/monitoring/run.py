@@ -230,13 +230,10 @@ def _measure(plpy: Any, GD: dict, models: dict[int, _Model], live: Live, model_i
         ref = (champion.reference or {}).get("outcomes") or {}
         needed = evaluate.min_outcome_rows(ref.get("roc_auc", 0.75),
                                            ref.get("default_rate", 0.1), policy)
-        spans = policy.rollback_after if model.id == live.probation else policy.promote_after
         windows = []
-        for back in range(spans - 1, -1, -1):  # oldest first, ending with this cohort
-            window = Cohort("outcomes", cohort.start - back * policy.cohort,
-                            cohort.end - back * policy.cohort)
-            own = loans if back == 0 else _outcome_rows(plpy, GD, model.id, window, policy,
-                                                         as_of)
+        for window in evaluate.paired_span(cohort, policy, model.id == live.probation):
+            own = loans if window == cohort else _outcome_rows(plpy, GD, model.id, window,
+                                                               policy, as_of)
             theirs = _outcome_rows(plpy, GD, champion.id, window, policy, as_of)
             common = sorted(set(own) & set(theirs))
             windows.append(evaluate.PairedWindow(
