@@ -1,11 +1,14 @@
-"""Predictors for one model: the TL2cgen-compiled library, and LightGBM's own as a fallback.
+"""Predictors for one model: the compiled library, and LightGBM's own as a fallback.
 
-The compiled library exports ``predict(union Entry*, int pred_margin, double* out)``; we call
-it directly through ctypes, one thread, no DMatrix. Two TL2cgen facts shape this module:
+Libraries built by pyfuncs.library export blink's entry points: a row is plain doubles with
+NaN for missing, given native (``blink_predict_rows``) or big endian as stored
+(``blink_predict_be``), one call per row or per batch. Libraries vetted before those
+existed export only TL2cgen's ``predict(union Entry*, int pred_margin, double* out)``, which
+this module still drives, with two TL2cgen 1.0 facts:
 
 * ``predict`` *adds* into ``out``, so ``out`` is zeroed before every call;
 * an Entry is "missing" when its low 4 bytes are 0xFFFFFFFF, which a real double can also
-  have (TL2cgen 1.0 bug). Rows holding such a value are scored by LightGBM instead, exactly.
+  have. Rows holding such a value are scored by LightGBM instead, exactly.
 """
 
 from __future__ import annotations
@@ -52,6 +55,24 @@ class CompiledPredictor:
         self._call: Any = functools.partial(lib.predict, ctypes.addressof(self._row), 0,
                                        ctypes.addressof(self._out))
         self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
+        # blink's own entry points (pyfuncs.library); None for a library built before them.
+        self._rows: Any = None
+        self._be: Any = None
+        self._be_rows: Any = None
+        self._matrix_rows: Any = None
+        if hasattr(lib, "blink_abi_version"):
+            lib.blink_predict_rows.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+            lib.blink_predict_rows.restype = None
+            lib.blink_predict_be.argtypes = [ctypes.c_char_p]
+            lib.blink_predict_be.restype = ctypes.c_double
+            lib.blink_predict_be_rows.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
+                                                  ctypes.c_int64, ctypes.c_void_p]
+            lib.blink_predict_be_rows.restype = None
+            self._rows = functools.partial(lib.blink_predict_rows, ctypes.addressof(self._values),
+                                           1, ctypes.addressof(self._out))
+            self._be = lib.blink_predict_be
+            self._be_rows = lib.blink_predict_be_rows
+            self._matrix_rows = lib.blink_predict_rows
 
     def close(self) -> None:
         """Unload the library and release its memory file (the model left the cache).
@@ -70,7 +91,8 @@ class CompiledPredictor:
             self._runtime = None
         import _ctypes
 
-        self._call = self._predict = None
+        self._call = self._predict = self._rows = self._be = None
+        self._be_rows = self._matrix_rows = None
         _ctypes.dlclose(self._lib._handle)
         self._lib = None
         if self.library_path.startswith("/proc/self/fd/"):
@@ -79,8 +101,34 @@ class CompiledPredictor:
             os.unlink(self.library_path)
             os.rmdir(os.path.dirname(self.library_path))
 
+    @property
+    def reads_stored_vectors(self) -> bool:
+        """Whether the library scores stored big-endian vectors (``predict_stored``)."""
+        return self._be is not None
+
+    def predict_stored(self, vector: bytes) -> float:
+        """Probability for one stored vector: big-endian float8s, NaN missing.
+
+        Only for libraries that ``reads_stored_vectors``; the caller checked the length.
+        """
+        return self._be(vector)  # type: ignore[no-any-return]
+
+    def predict_stored_rows(self, packed: bytes, rows: int, stride: int, offset: int) -> Any:
+        """Probabilities of ``rows`` packed rows (values at ``i * stride + offset``)."""
+        import numpy as np
+
+        if len(packed) < rows * stride:
+            raise ValueError(f"{rows} packed rows of {stride} bytes expected, got {len(packed)}")
+        out = np.empty(rows)
+        self._be_rows(packed, rows, stride, offset, out.ctypes.data)
+        return out
+
     def predict_row(self, values: Sequence[float]) -> float | None:
         """Probability for one row, or None when the row hits TL2cgen's missing-value bug."""
+        if self._rows is not None:
+            self._values[:] = values
+            self._rows()
+            return self._out[0]
         cells, words = self._values, self._words
         for i, value in enumerate(values):
             if value != value:  # NaN: missing
@@ -98,6 +146,11 @@ class CompiledPredictor:
         """Probabilities for a float64 matrix; returns (probabilities, rows hitting the bug)."""
         import numpy as np
 
+        if self._matrix_rows is not None:
+            data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
+            out = np.empty(len(data))
+            self._matrix_rows(data.ctypes.data, len(data), out.ctypes.data)
+            return out, np.zeros(len(data), dtype=bool)
         data = np.array(matrix, dtype=np.float64, order="C", copy=True)
         bits = data.view(np.int64)
         nan = np.isnan(data)
@@ -120,7 +173,8 @@ class CompiledPredictor:
         import numpy as np
 
         data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
-        if len(data) <= SMALL_BATCH:  # building a DMatrix costs more than a few direct calls
+        # blink's entry point, or a few direct calls: both cheaper than building a DMatrix
+        if len(data) <= SMALL_BATCH or self._matrix_rows is not None:
             return self.predict_matrix(data)
         import tl2cgen
         nan = np.isnan(data)

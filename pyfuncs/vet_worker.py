@@ -8,7 +8,8 @@ stdin and
 1. parses the model text with LightGBM and checks it is a binary classifier over exactly the
    row's feature names, in order, whose categorical features and categories are exactly the
    row's ``feature_categories`` (LightGBM's own record: ``pandas_categorical``);
-2. converts it with Treelite and compiles it with TL2cgen and gcc into ``library_path``;
+2. converts it with Treelite and compiles it with TL2cgen and gcc into ``library_path``
+   (pyfuncs.library: blink's entry points, NaN for missing);
 3. scores seeded probe rows (values drawn around the model's own split thresholds, every
    category code, and missing values) with the library and with LightGBM, and measures the
    largest difference.
@@ -20,7 +21,6 @@ It prints one JSON line: ``{"ok": true, "parity_max_abs_diff", "library_versions
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -113,7 +113,6 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
         library_path: str) -> dict[str, Any]:
     import lightgbm
     import numpy as np
-    import tl2cgen
     import treelite
 
     from pyfuncs.predictor import CompiledPredictor
@@ -132,10 +131,9 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     objective = str(dump.get("objective", ""))
     if not objective.startswith(("binary", "cross_entropy")):
         raise Refused(f"the model is not a binary classifier (objective {objective!r})")
-    model = treelite.frontend.from_lightgbm(booster)
-    tl2cgen.export_lib(model, toolchain="gcc", libpath=library_path,
-                       params={"parallel_comp": max(1, os.cpu_count() or 1)},
-                       nthread=max(1, os.cpu_count() or 1), verbose=False)
+    from pyfuncs.library import build_library
+
+    build_library(treelite.frontend.from_lightgbm(booster), library_path)
     with open(library_path, "rb") as handle:
         library = handle.read()
     from pyfuncs.integrity import sha256_hex

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -68,20 +67,14 @@ def treelite_model(booster: Any) -> Any:
 
 
 def compile_library(booster: Any, model: Any = None) -> bytes:
-    """Compile a LightGBM booster (or its Treelite ``model``) to a shared library (gcc)."""
-    import tl2cgen
+    """Compile a LightGBM booster (or its Treelite ``model``) to a shared library (gcc), the
+    same build the server's vetting makes (pyfuncs.library)."""
+    from pyfuncs.library import build_library
 
     model = model if model is not None else treelite_model(booster)
     with tempfile.TemporaryDirectory(prefix="blink-compile-") as tmp:
         libpath = Path(tmp) / "model.so"
-        tl2cgen.export_lib(
-            model,
-            toolchain="gcc",
-            libpath=str(libpath),
-            params={"parallel_comp": max(1, os.cpu_count() or 1)},
-            nthread=max(1, os.cpu_count() or 1),
-            verbose=False,
-        )
+        build_library(model, libpath)
         return libpath.read_bytes()
 
 

@@ -51,23 +51,68 @@ def test_matrix_matches_lightgbm(compiled, model_a):
     assert np.abs(got - model_a.predict(matrix)).max() <= 1e-12
 
 
-def test_values_that_look_missing_to_tl2cgen_are_scored_by_lightgbm(model_a):
+def _bug_row(model_a):
+    """A row holding bug_value() in a feature where reading it as missing changes the score."""
     value = bug_value()
     assert np.isfinite(value)
-    warnings = []
-    model = load_model(model_row(model_a.artifact), lambda: model_a.artifact.model_text,
-                       warnings.append)
-    # Find a feature where reading the value as missing changes the score, so the test bites.
-    for column in range(len(model.feature_names)):
+    for column in range(len(model_a.artifact.feature_names)):
         row = model_a.population.features[:1].copy()
         row[0, column] = value
-        expected = model_a.predict(row)[0]
         missing = row.copy()
         missing[0, column] = np.nan
-        if abs(model_a.predict(missing)[0] - expected) > 1e-9:
-            break
-    else:
-        pytest.fail("no feature where missing and the value score differently")
+        if abs(model_a.predict(missing)[0] - model_a.predict(row)[0]) > 1e-9:
+            return row
+    pytest.fail("no feature where missing and the value score differently")
+
+
+def legacy_library(model_a, tmp_path) -> bytes:
+    """The library as tl2cgen.export_lib builds it: no blink entry points (pre-0009 vetting)."""
+    import tl2cgen
+    import treelite
+
+    path = tmp_path / "legacy.so"
+    tl2cgen.export_lib(treelite.frontend.from_lightgbm(model_a.booster), toolchain="gcc",
+                       libpath=str(path), verbose=False)
+    return path.read_bytes()
+
+
+def test_blink_libraries_read_values_tl2cgen_would_misread_as_missing(model_a):
+    row = _bug_row(model_a)
+    expected = model_a.predict(row)[0]
+    model = load_model(model_row(model_a.artifact), lambda: model_a.artifact.model_text,
+                       print)
+    assert model.compiled.reads_stored_vectors
+    assert model.compiled.predict_row(list(row[0])) == pytest.approx(expected, abs=1e-12)
+    assert model.compiled.predict_stored(row[0].astype(">f8").tobytes()) == pytest.approx(
+        expected, abs=1e-12)
+    batch = np.vstack([model_a.population.features[:300], row])
+    assert np.abs(model.predict_batch(batch) - model_a.predict(batch)).max() <= 1e-12
+
+
+def test_stored_vectors_score_like_lightgbm_one_by_one_and_packed(compiled, model_a):
+    matrix = model_a.population.features[:400]
+    expected = model_a.predict(matrix)
+    one = np.array([compiled.predict_stored(r.astype(">f8").tobytes()) for r in matrix])
+    assert np.abs(one - expected).max() <= 1e-12
+    # The batch queries' layout: int8 id, float8 epoch, then the values, all big endian.
+    fields = [("id", ">i8"), ("epoch", ">f8"), ("values", ">f8", (matrix.shape[1],))]
+    packed = np.zeros(len(matrix), dtype=fields)
+    packed["values"] = matrix
+    got = compiled.predict_stored_rows(packed.tobytes(), len(matrix), packed.itemsize, 16)
+    assert np.abs(got - expected).max() <= 1e-12
+    with pytest.raises(ValueError, match="packed rows"):
+        compiled.predict_stored_rows(packed.tobytes()[:-1], len(matrix), packed.itemsize, 16)
+
+
+def test_older_libraries_score_misread_values_with_lightgbm(model_a, tmp_path):
+    lib = legacy_library(model_a, tmp_path)
+    row = _bug_row(model_a)
+    expected = model_a.predict(row)[0]
+    warnings = []
+    model = load_model(model_row(model_a.artifact, compiled_lib=lib,
+                                 compiled_lib_sha256=sha256_hex(lib)),
+                       lambda: model_a.artifact.model_text, warnings.append)
+    assert not model.compiled.reads_stored_vectors
     assert model.compiled.predict_row(list(row[0])) is None
     assert model.predict_row(list(row[0])) == pytest.approx(expected, abs=1e-12)
     for size in (3, 300):  # the per-row loop for tiny batches, TL2cgen's runtime beyond
