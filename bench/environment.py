@@ -136,6 +136,8 @@ def prepare(config: BenchConfig, log: Callable[[str], None]) -> Environment:
             _timed(timings, "load_snapshots_s", lambda: load_snapshots(conn, population))
             model_id = registry.insert_model(conn, artifact)
             registry.promote(conn, model_id, "make bench")
+            _timed(timings, "refresh_feature_vectors_s",
+                   lambda: registry.refresh_feature_vectors(conn))
     except BaseException:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -11,6 +11,7 @@ CREATE TABLE blink.blink_deployments (
     rollback_to_id bigint,
     deployed_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     deployed_by text DEFAULT SESSION_USER NOT NULL,
+    feature_layout uuid,  -- blink.feature_layout of the deployed model (filled on insert): which stored feature vectors it reads.
     CONSTRAINT blink_deployments_pkey PRIMARY KEY (id),
     CONSTRAINT blink_deployments_action_check CHECK ((action = ANY (ARRAY['promote'::text, 'rollback'::text]))),
     CONSTRAINT blink_deployments_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
@@ -18,6 +19,7 @@ CREATE TABLE blink.blink_deployments (
     CONSTRAINT blink_deployments_rollback_to_id_fkey FOREIGN KEY (rollback_to_id) REFERENCES blink.blink_deployments(id)
 );
 CREATE TRIGGER blink_deployments_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.blink_deployments FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+CREATE TRIGGER blink_deployments_layout BEFORE INSERT ON blink.blink_deployments FOR EACH ROW EXECUTE FUNCTION blink.fill_deployment_layout();
 GRANT SELECT ON blink.blink_deployments TO blink_trainer;
 
 -- Trained models and their artifacts. Rows are immutable; which one is live is blink.blink_deployments.
@@ -114,11 +116,14 @@ CREATE TABLE blink.feature_store_snapshots (
     snapshot_at timestamp with time zone DEFAULT now() NOT NULL,
     features jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    feature_vector bytea,  -- The features as the champion reads them, filled on every insert and update: big-endian float8s (float8send) in the model's order, NaN missing, category codes for categorical features. NULL when a value needs Python's conversion (or its error).
+    feature_layout uuid,  -- blink.feature_layout the vector was built for (the champion's at the time); NULL before any champion.
     CONSTRAINT feature_store_snapshots_pkey PRIMARY KEY (id),
     CONSTRAINT feature_store_snapshots_features_check CHECK ((jsonb_typeof(features) = 'object'::text)),
     CONSTRAINT feature_store_snapshots_user_id_check CHECK ((user_id <> ''::text))
 );
 CREATE INDEX feature_store_snapshots_user_latest ON blink.feature_store_snapshots USING btree (user_id, snapshot_at DESC, id DESC);
+CREATE TRIGGER feature_store_snapshots_vector BEFORE INSERT OR UPDATE ON blink.feature_store_snapshots FOR EACH ROW EXECUTE FUNCTION blink.fill_feature_vector();
 GRANT SELECT ON blink.feature_store_snapshots TO blink_trainer;
 
 -- Append-only: what monitoring changed on its own (promotions and rollbacks through blink_promote/blink_rollback, retrain requests, ends of probation), citing the runs whose figures justified it.

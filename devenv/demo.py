@@ -129,6 +129,7 @@ def train(conn: Any, size: DemoSize, models_dir: Path,
         metrics = _one(conn, "SELECT metrics FROM blink.blink_models WHERE id = %s", [model_id])
         if registry.champion_id(conn) != model_id:
             registry.promote(conn, model_id, "make demo: the demo's model")
+            registry.refresh_feature_vectors(conn)
         report = models_dir / version / "report.html"
         return (model_id, False, metrics, "champion",
                 str(report) if report.exists() else None)

@@ -11,4 +11,4 @@ if TYPE_CHECKING:
 else:
     Any = Callable = object
 
-__all__ = ["Any", "Callable"]
+__all__ = ["TYPE_CHECKING", "Any", "Callable"]

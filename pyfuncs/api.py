@@ -14,9 +14,10 @@ from pyfuncs.errors import sql_function
 
 @sql_function
 def score_snapshot(plpy: Any, GD: dict, model_id: int | None, user_id: str,
-                   snapshot_id: int | None, document: str | None) -> float | None:
+                   snapshot_id: int | None, vector: bytes | None,
+                   document: str | None) -> float | None:
     """blink_score(user_id), after SQL fetched the champion id and the latest snapshot."""
-    return score.score_snapshot(plpy, GD, model_id, user_id, snapshot_id, document)
+    return score.score_snapshot(plpy, GD, model_id, user_id, snapshot_id, vector, document)
 
 
 @sql_function

@@ -45,19 +45,21 @@ class LoadedModel:
     session's first call inside the server.
     """
 
-    __slots__ = ("id", "version", "spec", "policy", "compiled", "fetch_model_text",
-                 "_booster")
+    __slots__ = ("id", "version", "spec", "layout", "policy", "compiled", "fetch_model_text",
+                 "_booster", "_stored")
 
     def __init__(self, id: int, version: str, spec: FeatureSpec, policy: DecisionPolicy,
                  compiled: CompiledPredictor | None,
-                 fetch_model_text: Callable[[], str]) -> None:
+                 fetch_model_text: Callable[[], str], layout: str | None = None) -> None:
         self.id = id
         self.version = version
         self.spec = spec  # feature names and categories: how a document becomes a row
+        self.layout = layout  # blink.feature_layout: which stored vectors this model reads
         self.policy = policy
         self.compiled = compiled
         self.fetch_model_text = fetch_model_text
         self._booster: BoosterPredictor | None = None
+        self._stored: Any = None  # how predict_stored scores, chosen on first use
 
     def __repr__(self) -> str:
         return f"LoadedModel(id={self.id}, version={self.version!r}, engine={self.engine})"
@@ -78,6 +80,7 @@ class LoadedModel:
         if self.compiled is not None:
             self.compiled.close()
             self.compiled = None
+            self._stored = None
 
     @property
     def engine(self) -> str:
@@ -89,6 +92,23 @@ class LoadedModel:
             if probability is not None:
                 return probability
         return self.booster.predict_row(values)
+
+    def predict_stored(self, vector: bytes) -> float:
+        """Probability for a stored feature vector (big-endian float8s in ``feature_names``
+        order, NaN missing), built for this model's layout."""
+        if len(vector) != 8 * len(self.spec):
+            raise ArtifactIntegrityError(f"a stored feature vector of {len(vector)} bytes, "
+                                         f"model {self.id} reads {8 * len(self.spec)}")
+        if self._stored is None:
+            compiled = self.compiled
+            if compiled is not None and compiled.reads_stored_vectors:
+                self._stored = compiled.predict_stored
+            else:  # an older library, or LightGBM: the values as Python floats
+                import struct
+
+                unpack = struct.Struct(f">{len(self.spec)}d").unpack
+                self._stored = lambda v: self.predict_row(unpack(v))
+        return self._stored(vector)  # type: ignore[no-any-return]
 
     def predict_batch(self, matrix: Any) -> Any:
         """Probabilities for a float64 matrix, one native call for the whole batch.
@@ -143,6 +163,7 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
         policy=policy,
         compiled=compiled,
         fetch_model_text=fetch_model_text,
+        layout=row.get("feature_layout"),
     )
 
 

@@ -126,7 +126,7 @@ class CompiledPredictor:
     def predict_row(self, values: Sequence[float]) -> float | None:
         """Probability for one row, or None when the row hits TL2cgen's missing-value bug."""
         if self._rows is not None:
-            self._values[:] = values
+            self._values[:] = values  # type: ignore[call-overload]
             self._rows()
             return self._out[0]
         cells, words = self._values, self._words

@@ -27,7 +27,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         SELECT m.id, m.version, m.feature_names, m.feature_categories::text AS feature_categories,
                v.compiled_lib, v.compiled_lib_sha256,
                m.decision_threshold, m.risk_bands::text AS risk_bands,
-               v.model_id IS NOT NULL AS vetted
+               v.model_id IS NOT NULL AS vetted,
+               blink.feature_layout(m.feature_names, m.feature_categories)::text AS feature_layout
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
         WHERE m.id = $1
         """,
@@ -445,19 +446,28 @@ def value_exprs(spec: FeatureSpec, document: str, *, safe: bool) -> tuple[list[s
     return values, "NOT (" + " AND ".join(checks) + ")"
 
 
-def packed_values_sql(spec: FeatureSpec, document: str, *, safe: bool) -> tuple[str, str]:
-    """The row's feature vector as packed big-endian float8s (bytea), missing as NaN.
+def packed_values_sql(spec: FeatureSpec, row: str, *, safe: bool,
+                      layout: str | None) -> tuple[str, str]:
+    """Snapshot ``row``'s feature vector as packed big-endian float8s (bytea), missing as NaN.
 
     ``string_agg`` of these is the batch matrix in one bytea: PL/Python converts a float8[]
-    element by element into Python floats, which costs more than the query itself.
+    element by element into Python floats, which costs more than the query itself. The
+    stored vector serves when it was built for ``layout`` (the model's); otherwise the
+    values are extracted from the JSON document, and the flag may send the row to Python.
     """
-    values, flagged = value_exprs(spec, document, safe=safe)
-    return " || ".join(f"float8send(coalesce({v}, 'NaN'::float8))" for v in values), flagged
+    values, flagged = value_exprs(spec, f"{row}.features", safe=safe)
+    packed = " || ".join(f"float8send(coalesce({v}, 'NaN'::float8))" for v in values)
+    if layout is None:
+        return packed, flagged
+    stored = (f"{row}.feature_layout = {sql_literal(layout)}::uuid"
+              f" AND {row}.feature_vector IS NOT NULL")
+    return (f"CASE WHEN {stored} THEN {row}.feature_vector ELSE {packed} END",
+            f"(NOT coalesce({stored}, false) AND {flagged})")
 
 
-def snapshots_by_id_sql(spec: FeatureSpec, *, safe: bool) -> str:
+def snapshots_by_id_sql(spec: FeatureSpec, *, safe: bool, layout: str | None = None) -> str:
     """Snapshots $1 (bigint[]) as packed rows, ascending id (snapshots.unpack_rows); flagged ids."""
-    packed, flagged = packed_values_sql(spec, "s.features", safe=safe)
+    packed, flagged = packed_values_sql(spec, "s", safe=safe, layout=layout)
     return f"""
         SELECT string_agg(int8send(s.id) || {packed}, ''::bytea ORDER BY s.id) AS packed,
                array_agg(s.id) FILTER (WHERE {flagged}) AS bad
@@ -465,12 +475,12 @@ def snapshots_by_id_sql(spec: FeatureSpec, *, safe: bool) -> str:
     """
 
 
-def latest_snapshots_sql(spec: FeatureSpec, *, safe: bool) -> str:
+def latest_snapshots_sql(spec: FeatureSpec, *, safe: bool, layout: str | None = None) -> str:
     """Latest snapshot of each user of $1 (text[]) as packed rows in input order, flagged ids.
 
     One aggregate, so one sort; a user without a snapshot is a row of id -1 and NaNs.
     """
-    packed, flagged = packed_values_sql(spec, "s.features", safe=safe)
+    packed, flagged = packed_values_sql(spec, "s", safe=safe, layout=layout)
     missing = " || ".join(["float8send('NaN'::float8)"] * len(spec))
     return f"""
         SELECT string_agg(

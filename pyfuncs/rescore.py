@@ -101,7 +101,7 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
                 complete = False
                 break
             batch = snapshots.by_id(plpy, GD, pending[first:first + limits.batch_size],
-                                    scorer.spec)
+                                    scorer)
             invalid.extend(batch.invalid)
             summary["quarantined"] += audits.quarantine(plpy, GD, model_id, batch.invalid)
             written += audits.audit_batch(plpy, GD, scorer, batch, table, source)

@@ -30,14 +30,21 @@ def snapshot_place(snapshot_id: int, user_id: str) -> str:
 
 
 def score_snapshot(plpy: Any, GD: dict, model_id: int | None, user_id: str,
-                   snapshot_id: int | None, document: str | None) -> float | None:
+                   snapshot_id: int | None, vector: bytes | None,
+                   document: str | None) -> float | None:
     """blink_score(user_id), after SQL fetched the champion id and the latest snapshot.
 
     The lookup runs in PL/pgSQL because a PL/Python SPI call costs more than the whole
     prediction (it opens a subtransaction); this half needs no SPI once the model is cached.
+    SQL passes the stored vector when it was built for the champion's layout, else the
+    document (never both): the vector goes to the library as it is stored.
     """
     champion = model.loaded(plpy, GD, model_id)
-    if snapshot_id is None or document is None:
+    if snapshot_id is None:
+        return None
+    if vector is not None:
+        return champion.predict_stored(vector)
+    if document is None:
         return None
     return score_document(champion, document, stored=True,
                           where=snapshot_place(snapshot_id, user_id))

@@ -28,7 +28,7 @@ def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str
             f"{len(user_ids)}", hint="Split the array into several calls.")
     champion = model.champion(plpy, GD)
     ids, epochs, matrix, scorable, invalid = snapshots.latest_of_users(
-        plpy, GD, user_ids, champion.spec)
+        plpy, GD, user_ids, champion)
     audits.warn_invalid(plpy, invalid)
     have = (ids >= 0) & scorable  # id -1: the user has no snapshot
     scores = champion.score_batch(matrix[have])

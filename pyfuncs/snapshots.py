@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyfuncs import features, queries
-from pyfuncs._typing import Any
+from pyfuncs._typing import TYPE_CHECKING, Any
 from pyfuncs.errors import FeatureError
 from pyfuncs.features import FeatureSpec
+
+if TYPE_CHECKING:
+    from pyfuncs.model import LoadedModel
 
 
 class SnapshotBatch:
@@ -60,24 +63,28 @@ def unpack_rows(data: bytes | None, num_features: int, *,
     return rows["id"].astype(np.int64), epochs, matrix
 
 
-def values_query(plpy: Any, GD: dict, kind: str, spec: FeatureSpec,
+def values_query(plpy: Any, GD: dict, kind: str, model: LoadedModel,
                  arg: list[Any]) -> dict[str, Any]:
-    """Run the batch values query (``kind`` "ids" or "users") for this feature list.
+    """Run the batch values query (``kind`` "ids" or "users") for this model's features.
 
-    The fast form casts numbers straight to float8; a number beyond float8's range makes it
-    fail (SQLSTATE 22003), and the batch is read again with the slower form that cannot fail.
+    Stored vectors built for the model's layout are read as they are. Otherwise the fast
+    form casts numbers straight to float8; a number beyond float8's range makes it fail
+    (SQLSTATE 22003), and the batch is read again with the slower form that cannot fail.
     """
     plans = GD.setdefault("blink.value_plans", {})
+    spec = model.spec
 
     def plan(safe: bool) -> Any:
-        key = (kind, safe, tuple(spec.names), repr(spec.categories))
+        key = (kind, safe, tuple(spec.names), repr(spec.categories), model.layout)
         if key not in plans:
             if kind == "ids":
                 plans[key] = plpy.prepare(
-                    queries.snapshots_by_id_sql(spec, safe=safe), ["bigint[]"])
+                    queries.snapshots_by_id_sql(spec, safe=safe, layout=model.layout),
+                    ["bigint[]"])
             else:
                 plans[key] = plpy.prepare(
-                    queries.latest_snapshots_sql(spec, safe=safe), ["text[]"])
+                    queries.latest_snapshots_sql(spec, safe=safe, layout=model.layout),
+                    ["text[]"])
         return plans[key]
 
     try:
@@ -116,9 +123,10 @@ def convert_flagged(plpy: Any, GD: dict, ids: list[int], matrix: Any,
 
 
 def by_id(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
-          spec: FeatureSpec) -> SnapshotBatch:
-    """The snapshots ``snapshot_ids`` (ascending), ready to score; invalid ones left out."""
-    row = values_query(plpy, GD, "ids", spec, list(snapshot_ids))
+          model: LoadedModel) -> SnapshotBatch:
+    """The snapshots ``snapshot_ids`` (ascending), ready for ``model``; invalid ones left out."""
+    spec = model.spec
+    row = values_query(plpy, GD, "ids", model, list(snapshot_ids))
     id_array, _, matrix = unpack_rows(row["packed"], len(spec), with_epoch=False)
     ids: list[int] = id_array.tolist()
     keep, invalid = convert_flagged(plpy, GD, ids, matrix, row["bad"], spec)
@@ -129,13 +137,14 @@ def by_id(plpy: Any, GD: dict, snapshot_ids: Sequence[int],
 
 
 def latest_of_users(plpy: Any, GD: dict, user_ids: Sequence[str | None],
-                    spec: FeatureSpec) -> tuple[Any, Any, Any, Any, list[Unscorable]]:
+                    model: LoadedModel) -> tuple[Any, Any, Any, Any, list[Unscorable]]:
     """Each user's latest snapshot in input order: (ids, epochs, matrix, scorable, invalid).
 
     A user without a snapshot has id -1 and a row of NaNs; ``scorable`` is False for the
     rows whose snapshot cannot be scored (listed in ``invalid``).
     """
-    row = values_query(plpy, GD, "users", spec, list(user_ids))
+    spec = model.spec
+    row = values_query(plpy, GD, "users", model, list(user_ids))
     ids, epochs, matrix = unpack_rows(row["packed"], len(spec), with_epoch=True)
     scorable, invalid = convert_flagged(plpy, GD, ids.tolist(), matrix, row["bad"],
                                         spec)

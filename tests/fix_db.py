@@ -66,6 +66,7 @@ def install(conn: psycopg.Connection, artifact: ModelArtifact, promote: bool = T
     model_id = registry.insert_model(conn, artifact)
     if promote:
         registry.promote(conn, model_id, "test")
+        registry.refresh_feature_vectors(conn)
     return model_id
 
 

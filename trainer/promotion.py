@@ -122,6 +122,7 @@ def apply_decision(conn: Any, *, candidate_id: int, champion_id: int | None, res
                 (review_id,) = conn.execute(
                     "SELECT id FROM blink.blink_promotion_reviews WHERE deployment_id = %s",
                     [deployment_id]).fetchone()
+            registry.refresh_feature_vectors(conn)  # the new champion's layout, if it is new
             return Decision(decision, reason, review_id, deployment_id)
         except Exception as exc:
             failure = f"blink_promote failed: {str(exc).strip().splitlines()[0]}"

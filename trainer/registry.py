@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from trainer.artifacts import ModelArtifact
@@ -40,6 +41,23 @@ def promote(conn: Any, model_id: int, reason: str, review: str | None = None) ->
     row = conn.execute("SELECT (blink_promote(%s, %s, %s::jsonb)).id",
                        [model_id, reason, review]).fetchone()
     return int(row[0])
+
+
+def refresh_feature_vectors(conn: Any, batch: int = 100_000,
+                            progress: Callable[[str], None] | None = None) -> int:
+    """Rebuild the stored feature vectors for the champion's layout; returns how many.
+
+    Snapshots written before a champion with this layout score from JSON until rebuilt
+    (same scores, slower). Batches of ``batch`` rows, each its own statement.
+    """
+    total = 0
+    while True:
+        (done,) = conn.execute("SELECT blink_refresh_feature_vectors(%s)", [batch]).fetchone()
+        total += int(done)
+        if progress is not None and done:
+            progress(f"rebuilt {total:,} stored feature vectors for the champion")
+        if done < batch:
+            return total
 
 
 def champion_id(conn: Any) -> int | None:

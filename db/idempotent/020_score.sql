@@ -3,20 +3,22 @@
 -- they run as their owner (SECURITY DEFINER) with a fixed search_path, because blink_app may
 -- not read the feature store or the model table directly.
 
--- Internal half of blink_score: scores a snapshot the caller already fetched.
+-- Internal half of blink_score: scores a snapshot the caller already fetched, from its stored
+-- vector when it has one for the champion's layout, from its JSON document otherwise.
+-- No SET: blink_score's applies, and a SET per call costs more than the prediction's overhead.
 CREATE OR REPLACE FUNCTION blink.score_snapshot(model_id bigint, user_id text, snapshot_id bigint,
-                                                features text)
+                                                vector bytea, document text)
 RETURNS double precision
 LANGUAGE plpython3u STABLE PARALLEL UNSAFE
-SET search_path = blink, pg_catalog, pg_temp
 AS $$
 from pyfuncs import api
-return api.score_snapshot(plpy, GD, model_id, user_id, snapshot_id, features)
+return api.score_snapshot(plpy, GD, model_id, user_id, snapshot_id, vector, document)
 $$;
-COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, text) IS
-'Internal: probability of default of one stored snapshot under model_id (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
+COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
+'Internal: probability of default of one stored snapshot under model_id, from its feature vector or else its JSON document (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
 
--- The lookup is PL/pgSQL (a cached plan, no subtransaction); the scoring is Python.
+-- The lookup is PL/pgSQL (a cached plan, no subtransaction); the scoring is Python. The
+-- document is converted to text only when the vector cannot serve.
 CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
 RETURNS double precision
 LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
@@ -25,12 +27,17 @@ AS $$
 DECLARE
     champion_id bigint;
     latest_id bigint;
+    vector bytea;
     document text;
 BEGIN
-    SELECT c.model_id, s.id, s.features::text INTO champion_id, latest_id, document
+    SELECT c.model_id, s.id,
+           CASE WHEN s.feature_layout = c.feature_layout THEN s.feature_vector END,
+           CASE WHEN s.feature_vector IS NULL OR s.feature_layout IS DISTINCT FROM c.feature_layout
+                THEN s.features::text END
+    INTO champion_id, latest_id, vector, document
     FROM blink.champion() c
     LEFT JOIN LATERAL blink.latest_snapshot(blink_score.user_id) s ON true;
-    RETURN blink.score_snapshot(champion_id, blink_score.user_id, latest_id, document);
+    RETURN blink.score_snapshot(champion_id, blink_score.user_id, latest_id, vector, document);
 END
 $$;
 COMMENT ON FUNCTION public.blink_score(text) IS

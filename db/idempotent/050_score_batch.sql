@@ -1,21 +1,4 @@
--- Many users in one call: blink_score_batch (and the feature conversion its query uses).
-
--- A jsonb feature value as float8, NULL when missing or when SQL cannot convert it exactly
--- (not a number, or beyond +-1e300 / below 1e-300 in magnitude: pyfuncs converts those rows).
--- No SET search_path here on purpose: it would stop the planner from inlining the function,
--- which runs once per feature value; every name is schema-qualified instead.
-CREATE OR REPLACE FUNCTION blink.feature_number(value jsonb)
-RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN pg_catalog.jsonb_typeof(value) = 'number' THEN
-        CASE WHEN pg_catalog.abs(value::pg_catalog.numeric) BETWEEN 1e-300 AND 1e300
-                  OR value::pg_catalog.numeric = 0
-             THEN value::pg_catalog.float8 END
-    END
-$$;
-COMMENT ON FUNCTION blink.feature_number(jsonb) IS
-'A feature value of a snapshot as float8 for batch scoring; NULL when missing or not convertible in SQL (the batch path then converts that snapshot in Python, like blink_score).';
+-- Many users in one call: blink_score_batch.
 
 -- Internal half of blink_score_batch: the scores as arrays aligned with user_ids.
 CREATE OR REPLACE FUNCTION blink.score_batch_arrays(

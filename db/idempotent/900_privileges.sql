@@ -32,7 +32,8 @@ GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(
     public.blink_promote(bigint, text, jsonb), public.blink_rollback(text),
     public.blink_shadow_add(bigint, text), public.blink_shadow_remove(bigint),
     blink.champion(), blink.latest_snapshot(text, timestamptz), blink.latest_snapshots(),
-    public.blink_retrain_request_done(bigint, text, bigint)
+    public.blink_retrain_request_done(bigint, text, bigint),
+    public.blink_refresh_feature_vectors(integer)
     TO blink_trainer;
 GRANT SELECT ON blink.current_decisions, blink.blink_deployment_history,
     blink.pending_retrain_requests, blink.monitoring_timeseries, blink.monitoring_status,
