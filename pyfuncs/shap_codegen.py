@@ -213,7 +213,20 @@ def _parse_tree(info: Any, num_features: int, t: int) -> _Tree:
             tree.children[parent][side] = child
     if len(tree.leaf_value) != num_leaves or sorted(tree.leaf_index) != list(range(num_leaves)):
         raise ValueError(f"tree {t}: leaves do not match num_leaves {num_leaves}")
+    _sort_leaves(tree)
     return tree
+
+
+def _sort_leaves(tree: _Tree) -> None:
+    """Number leaves by their count of distinct path features: the per-leaf loop in
+    treeshap.c runs that many times, and runs of equal counts keep its exit predictable."""
+    order = sorted(range(len(tree.leaf_value)), key=lambda j: len(tree.leaf_ufeat[j]))
+    new_id = {old: new for new, old in enumerate(order)}
+    for lists in (tree.leaf_value, tree.leaf_count, tree.leaf_index, tree.leaf_ufeat,
+                  tree.leaf_uzero):
+        lists[:] = [lists[j] for j in order]  # type: ignore[index]
+    tree.children = [[(leaf, new_id[i] if leaf else i) for leaf, i in pair]
+                     for pair in tree.children]
 
 
 def _base_value(trees: list[_Tree]) -> float:

@@ -132,6 +132,18 @@ static void ensure_tables(void) {
     while (__atomic_load_n(&tables_state, __ATOMIC_ACQUIRE) != 2) sched_yield();
 }
 
+/* bit ? a : b without a branch (compilers turn the ternary into one here, and the bits
+ * are a coin toss per leaf: mispredictions cost more than the arithmetic). Exact. */
+static inline double pick(uint32_t bit, double a, double b) {
+    uint64_t ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    const uint64_t m = (uint64_t)0 - (uint64_t)bit;
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* ---- fast trees ----------------------------------------------------------------------- */
 
 static void fast_tree(int32_t t, const double* x, double* phi, uint32_t* mask) {
@@ -159,16 +171,12 @@ static void fast_tree(int32_t t, const double* x, double* phi, uint32_t* mask) {
         const double* z = blink_shap_leaf_uzero + blink_shap_leaf_uoff[l];
         const int32_t* f = blink_shap_leaf_ufeat + blink_shap_leaf_uoff[l];
         const double* q = blink_shap_qtab + blink_shap_leaf_qoff[l];
+        /* Branch-free: hot and cold bits are data, and unpredictable. For a cold k,
+         * hot & ~bit = hot, so one read q[hot & ~bit] serves both cases. */
         double p = 1.0;
+        for (int k = 0; k < d; ++k) p *= pick((cold >> k) & 1u, z[k], 1.0);
         for (int k = 0; k < d; ++k)
-            if (cold & (1u << k)) p *= z[k];
-        const double cold_phi = -p * q[hot];
-        for (int k = 0; k < d; ++k) {
-            if (hot & (1u << k))
-                phi[f[k]] += (1.0 - z[k]) * p * q[hot ^ (1u << k)];
-            else
-                phi[f[k]] += cold_phi;
-        }
+            phi[f[k]] += pick((hot >> k) & 1u, 1.0 - z[k], -1.0) * p * q[hot & ~(1u << k)];
     }
 }
 
