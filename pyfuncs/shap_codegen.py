@@ -222,9 +222,11 @@ def _sort_leaves(tree: _Tree) -> None:
     treeshap.c runs that many times, and runs of equal counts keep its exit predictable."""
     order = sorted(range(len(tree.leaf_value)), key=lambda j: len(tree.leaf_ufeat[j]))
     new_id = {old: new for new, old in enumerate(order)}
-    for lists in (tree.leaf_value, tree.leaf_count, tree.leaf_index, tree.leaf_ufeat,
-                  tree.leaf_uzero):
-        lists[:] = [lists[j] for j in order]  # type: ignore[index]
+    tree.leaf_value = [tree.leaf_value[j] for j in order]
+    tree.leaf_count = [tree.leaf_count[j] for j in order]
+    tree.leaf_index = [tree.leaf_index[j] for j in order]
+    tree.leaf_ufeat = [tree.leaf_ufeat[j] for j in order]
+    tree.leaf_uzero = [tree.leaf_uzero[j] for j in order]
     tree.children = [[(leaf, new_id[i] if leaf else i) for leaf, i in pair]
                      for pair in tree.children]
 
