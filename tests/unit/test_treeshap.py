@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pyfuncs.native.build import build_library, load_shap
-from pyfuncs.shap_codegen import shap_sources
+from pyfuncs.shap_codegen import MAX_FAST_UNIQUE, native_sources, shap_sources
 
 TOLERANCE = 1e-9
 
@@ -251,3 +251,8 @@ def test_generated_source_is_numbers_only(numeric_model: lgb.Booster) -> None:
     body = text.split("\n", 2)[2]  # past the comment and the include
     allowed = set("0123456789.-+e,;=[]{}() \n_abcdefghijklmnopqrstuvwxyz")
     assert set(body) <= allowed
+
+
+def test_python_and_c_agree_on_the_table_cap() -> None:
+    header = native_sources()["treeshap.h"]
+    assert f"#define BLINK_SHAP_MAX_FAST_UNIQUE {MAX_FAST_UNIQUE}\n" in header
