@@ -1,0 +1,55 @@
+"""Compile and load a stand-alone blink_shap library: for the tests and the speed bench.
+
+In production the model's library is built by pyfuncs.vet_worker with TL2cgen's sources;
+this helper builds only the SHAP half (treeshap.c + the generated tables) so the tests can
+compare it with LightGBM's pred_contrib.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+from pyfuncs.shap_codegen import native_sources
+
+CFLAGS = ["-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror"]
+
+
+def build_library(sources: dict[str, str], directory: str) -> str:
+    """Write ``sources`` plus treeshap.c/.h into ``directory``, compile, return the .so path."""
+    files = {**native_sources(), **sources}
+    for name, text in files.items():
+        if os.path.basename(name) != name:
+            raise ValueError(f"source name {name!r} is not a plain file name")
+        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    path = os.path.join(directory, "libblinkshap.so")
+    c_files = sorted(os.path.join(directory, n) for n in files if n.endswith(".c"))
+    subprocess.run(["gcc", *CFLAGS, "-o", path, *c_files, "-lm"], check=True)
+    return path
+
+
+def load_shap(path: str, num_features: int) -> Callable[[Any], Any]:
+    """``shap(rows) -> ndarray (n, num_features + 1)`` calling the library's blink_shap."""
+    import numpy as np
+
+    lib = ctypes.CDLL(path)
+    fn = lib.blink_shap
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    fn.restype = ctypes.c_int32
+
+    def shap(rows: Any) -> Any:
+        x = np.ascontiguousarray(rows, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != num_features:
+            raise ValueError(f"rows must be (n, {num_features}), got {x.shape}")
+        out = np.empty((x.shape[0], num_features + 1), dtype=np.float64)
+        rc = fn(x.ctypes.data, x.shape[0], out.ctypes.data)
+        if rc != 0:
+            raise RuntimeError(f"blink_shap returned {rc}")
+        return out
+
+    shap.library = lib  # type: ignore[attr-defined]  # keeps the library loaded
+    return shap
