@@ -33,8 +33,7 @@ def write(plpy: Any, GD: dict, model_id: int, snapshot_ids: list[int], scores: B
 def score_and_explain(model: LoadedModel, matrix: Any,
                       table: reasons.ReasonTable) -> tuple[BatchScores, list[str]]:
     """An audit's contents for each row: scores, decisions, bands and the reasons as JSON."""
-    reason_json = reasons.to_json(reasons.explain_matrix(
-        model.booster, matrix, model.spec, table))
+    reason_json = reasons.to_json(reasons.explain_matrix(model, matrix, model.spec, table))
     return model.score_batch(matrix), reason_json
 
 

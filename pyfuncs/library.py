@@ -8,7 +8,9 @@ changes to what ``tl2cgen.export_lib`` would build:
   double whose low 4 bytes are 0xFFFFFFFF is no longer misread as missing (TL2cgen 1.0);
 * ``native/blink_entry.c`` adds ``blink_predict_be`` (one row of big-endian doubles, as
   PostgreSQL's float8send writes them), ``blink_predict_be_rows`` and
-  ``blink_predict_rows`` (native doubles): one call per row or per batch, no DMatrix.
+  ``blink_predict_rows`` (native doubles): one call per row or per batch, no DMatrix;
+* given LightGBM's dump of the model, ``native/treeshap.c`` and the model's tree tables
+  (pyfuncs.shap_codegen) add ``blink_shap``: exact TreeSHAP, LightGBM's ``pred_contrib``.
 
 Only the generated code's shape is relied on, never the model text: the text went through
 LightGBM's parser and Treelite before any C exists.
@@ -42,8 +44,10 @@ def patch_missing_tests(source: str) -> str:
     return patched
 
 
-def build_library(model: Any, libpath: str | os.PathLike[str]) -> None:
-    """Compile the Treelite ``model`` into the shared library ``libpath`` (gcc)."""
+def build_library(model: Any, libpath: str | os.PathLike[str],
+                  shap_dump: dict[str, Any] | None = None) -> None:
+    """Compile the Treelite ``model`` into the shared library ``libpath`` (gcc); with
+    ``shap_dump`` (``booster.dump_model()`` of the same model), with ``blink_shap`` too."""
     import tl2cgen
 
     threads = max(1, os.cpu_count() or 1)
@@ -57,6 +61,15 @@ def build_library(model: Any, libpath: str | os.PathLike[str]) -> None:
         entry_code = ENTRY_SOURCE.read_text()
         (src / "blink_entry.c").write_text(entry_code)
         recipe["sources"].append({"name": "blink_entry", "length": entry_code.count("\n")})
+        if shap_dump is not None:
+            from pyfuncs.shap_codegen import native_sources, shap_sources
+
+            sources = {**native_sources(),
+                       **shap_sources(shap_dump, int(shap_dump["max_feature_idx"]) + 1)}
+            for name, text in sources.items():
+                (src / name).write_text(text)
+                if name.endswith(".c"):
+                    recipe["sources"].append({"name": name[:-2], "length": text.count("\n")})
         (src / "recipe.json").write_text(json.dumps(recipe))
         built = tl2cgen.create_shared("gcc", src, nthread=threads, verbose=False,
                                       long_build_time_warning=False)

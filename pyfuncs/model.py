@@ -93,6 +93,13 @@ class LoadedModel:
                 return probability
         return self.booster.predict_row(values)
 
+    def contributions(self, matrix: Any) -> Any:
+        """Exact TreeSHAP values (n, features + 1), base value last: the library's own
+        ``blink_shap`` when it has one (checked against LightGBM when vetted), else LightGBM."""
+        if self.compiled is not None and self.compiled.has_shap:
+            return self.compiled.contributions(matrix)
+        return self.booster.contributions(matrix)
+
     def predict_stored(self, vector: bytes) -> float:
         """Probability for a stored feature vector (big-endian float8s in ``feature_names``
         order, NaN missing), built for this model's layout."""

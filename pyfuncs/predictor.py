@@ -60,6 +60,11 @@ class CompiledPredictor:
         self._be: Any = None
         self._be_rows: Any = None
         self._matrix_rows: Any = None
+        self._shap: Any = None  # blink_shap (exact TreeSHAP), when the library has it
+        if hasattr(lib, "blink_shap"):
+            lib.blink_shap.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+            lib.blink_shap.restype = ctypes.c_int32
+            self._shap = lib.blink_shap
         if hasattr(lib, "blink_abi_version"):
             lib.blink_predict_rows.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
             lib.blink_predict_rows.restype = None
@@ -92,7 +97,7 @@ class CompiledPredictor:
         import _ctypes
 
         self._call = self._predict = self._rows = self._be = None
-        self._be_rows = self._matrix_rows = None
+        self._be_rows = self._matrix_rows = self._shap = None
         _ctypes.dlclose(self._lib._handle)
         self._lib = None
         if self.library_path.startswith("/proc/self/fd/"):
@@ -121,6 +126,21 @@ class CompiledPredictor:
             raise ValueError(f"{rows} packed rows of {stride} bytes expected, got {len(packed)}")
         out = np.empty(rows)
         self._be_rows(packed, rows, stride, offset, out.ctypes.data)
+        return out
+
+    @property
+    def has_shap(self) -> bool:
+        return self._shap is not None
+
+    def contributions(self, matrix: Any) -> Any:
+        """Exact TreeSHAP values, as LightGBM's pred_contrib: (n, features + 1), base last."""
+        import numpy as np
+
+        data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
+        out = np.empty((len(data), self.num_features + 1))
+        status = self._shap(data.ctypes.data, len(data), out.ctypes.data)
+        if status != 0:
+            raise MemoryError(f"blink_shap failed (status {status})")
         return out
 
     def predict_row(self, values: Sequence[float]) -> float | None:

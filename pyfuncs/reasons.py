@@ -85,7 +85,8 @@ def shap_values(booster: Any, matrix: Any) -> Any:
 
     Parameters
     ----------
-    booster : lightgbm.Booster or pyfuncs.predictor.BoosterPredictor
+    booster : lightgbm.Booster, or anything with ``contributions(matrix)``
+        (pyfuncs.model.LoadedModel, pyfuncs.predictor.BoosterPredictor)
     matrix : array_like, shape (n_rows, n_features), NaN for missing
     """
     import numpy as np

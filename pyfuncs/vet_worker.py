@@ -12,7 +12,7 @@ stdin and
    (pyfuncs.library: blink's entry points, NaN for missing);
 3. scores seeded probe rows (values drawn around the model's own split thresholds, every
    category code, and missing values) with the library and with LightGBM, and measures the
-   largest difference.
+   largest difference; the library's TreeSHAP must match ``pred_contrib`` within 1e-9.
 
 It prints one JSON line: ``{"ok": true, "parity_max_abs_diff", "library_versions"}`` or
 ``{"ok": false, "error"}`` (exit status 2).
@@ -26,6 +26,7 @@ from typing import Any
 
 PROBE_ROWS = 512
 PARITY_TOLERANCE = 1e-6
+SHAP_TOLERANCE = 1e-9  # reason codes are exact SHAP values
 
 
 class Refused(Exception):
@@ -133,7 +134,7 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
         raise Refused(f"the model is not a binary classifier (objective {objective!r})")
     from pyfuncs.library import build_library
 
-    build_library(treelite.frontend.from_lightgbm(booster), library_path)
+    build_library(treelite.frontend.from_lightgbm(booster), library_path, shap_dump=dump)
     with open(library_path, "rb") as handle:
         library = handle.read()
     from pyfuncs.integrity import sha256_hex
@@ -149,6 +150,13 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     if not diff <= PARITY_TOLERANCE:
         raise Refused(f"the compiled library disagrees with LightGBM by {diff:.3g} "
                       f"(> {PARITY_TOLERANCE}) on probe rows")
+    if compiled.has_shap:  # the reasons too: exact against LightGBM's own TreeSHAP
+        shap_diff = float(np.abs(compiled.contributions(probe)
+                                 - booster.predict(probe, pred_contrib=True,
+                                                   num_threads=1)).max())
+        if not shap_diff <= SHAP_TOLERANCE:
+            raise Refused(f"the compiled TreeSHAP disagrees with LightGBM's pred_contrib by "
+                          f"{shap_diff:.3g} (> {SHAP_TOLERANCE}) on probe rows")
     from importlib import metadata
 
     versions = {n: metadata.version(n) for n in ("lightgbm", "treelite", "tl2cgen", "numpy")}

@@ -74,7 +74,7 @@ def compile_library(booster: Any, model: Any = None) -> bytes:
     model = model if model is not None else treelite_model(booster)
     with tempfile.TemporaryDirectory(prefix="blink-compile-") as tmp:
         libpath = Path(tmp) / "model.so"
-        build_library(model, libpath)
+        build_library(model, libpath, shap_dump=booster.dump_model())
         return libpath.read_bytes()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from pyfuncs import predictor
 from pyfuncs.errors import ArtifactIntegrityError
+from pyfuncs.features import FeatureSpec
 from pyfuncs.integrity import sha256_hex
 from pyfuncs.model import ModelCache, load_model
 from pyfuncs.predictor import CompiledPredictor
@@ -223,3 +224,16 @@ def test_categorical_model_agrees_with_lightgbm_on_compiled_and_fallback_paths(m
         assert np.abs(rows - expected).max() <= 1e-12, model.engine
         assert np.abs(model.predict_batch(matrix) - expected).max() <= 1e-12, model.engine
     assert model.engine == "lightgbm" and len(warnings) == 1
+
+
+def test_model_libraries_explain_exactly_like_lightgbm(compiled, model_a, model_cat):
+    matrix = model_a.population.features[:300]
+    assert compiled.has_shap
+    expected = model_a.booster.predict(matrix, pred_contrib=True, num_threads=1)
+    assert np.abs(compiled.contributions(matrix) - expected).max() <= 1e-9
+    a = model_cat.artifact
+    cat = CompiledPredictor(a.compiled_lib, a.compiled_lib_sha256, len(a.feature_names))
+    frame_codes = np.array([FeatureSpec(a.feature_names, a.feature_categories).vector(
+        d, allow_unknown=True, where="") for d in model_cat.documents[:300]])
+    expected = model_cat.booster.predict(frame_codes, pred_contrib=True, num_threads=1)
+    assert np.abs(cat.contributions(frame_codes) - expected).max() <= 1e-9
