@@ -2,9 +2,12 @@
 
 References run in this process on the same in-memory float64 matrix of the same users:
 
-* the raw kernel: TL2cgen's own batch predictor over the compiled library, one thread;
-* blink's in-process paths: ``CompiledPredictor.predict_batch`` (what the batch functions
-  call) and ``predict_matrix`` (one ctypes call per row);
+* the raw kernel: the library's compiled trees over the whole matrix in one native call
+  (``blink_predict_rows``: TL2cgen's generated trees in a C loop, one thread). TL2cgen's own
+  runtime predictor cannot read blink's libraries, whose missing values are NaN
+  (pyfuncs.library);
+* blink's in-process path: ``CompiledPredictor.predict_batch`` (what the batch functions
+  call) and ``predict_matrix`` (the same native call);
 * LightGBM ``predict`` and ``pred_contrib`` (exact TreeSHAP), one thread.
 
 In the database, over the same users: ``blink_score_batch(text[])`` and ``blink_score`` per
@@ -17,10 +20,8 @@ points missing from the checkout are looked up in ``pg_proc`` and reported as ab
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,28 +44,19 @@ def best_seconds(run: Callable[[], Any], *, min_total: float = 0.5, max_repeats:
     return statistics.median(times)
 
 
-def _kernel_predictor(library: bytes, workdir: Path) -> Any:
-    import tl2cgen
-
-    path = workdir / "bench-model.so"
-    path.write_bytes(library)
-    return tl2cgen.Predictor(str(path), nthread=1)
-
-
 def references(env: Environment, rows: int) -> dict[str, Any]:
     """rows/s of the in-process predictors on the first ``rows`` users' matrix."""
-    import tl2cgen
+    import ctypes
 
     from pyfuncs.predictor import CompiledPredictor
 
     matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
     art = env.artifact
-    with tempfile.TemporaryDirectory(prefix="blink-kernel-") as tmp:
-        kernel = _kernel_predictor(art.compiled_lib, Path(tmp))
-        dmat = tl2cgen.DMatrix(matrix, dtype="float64")
-        kernel_s = best_seconds(lambda: kernel.predict(dmat))
-        kernel_out = np.asarray(kernel.predict(dmat)).reshape(-1)
     compiled = CompiledPredictor(art.compiled_lib, art.compiled_lib_sha256, len(art.feature_names))
+    kernel = ctypes.CDLL(compiled.library_path).blink_predict_rows  # the same mapping
+    kernel.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    kernel_out = np.empty(rows)
+    kernel_s = best_seconds(lambda: kernel(matrix.ctypes.data, rows, kernel_out.ctypes.data))
     batch_s = None
     if hasattr(compiled, "predict_batch"):
         batch_s = best_seconds(lambda: compiled.predict_batch(matrix))

@@ -51,8 +51,10 @@ def test_a_run_audits_every_user_once_with_four_reasons(scored_db, model_a):
     for row, phi in zip(rows[:50], booster_contrib, strict=True):
         reasons = row[6]
         assert len(reasons) == 4 and all(r["reason"] and r["code"] for r in reasons)
-        assert [r["shap"] for r in reasons] == sorted(phi[:-1], reverse=True)[:4]
-        assert all(r["shap"] == pytest.approx(phi[names.index(r["feature"])], abs=1e-12)
+        # Exact TreeSHAP (the library's own): pred_contrib to rounding, 1e-9 at most.
+        assert np.abs(np.array([r["shap"] for r in reasons])
+                      - sorted(phi[:-1], reverse=True)[:4]).max() <= 1e-9
+        assert all(r["shap"] == pytest.approx(phi[names.index(r["feature"])], abs=1e-9)
                    for r in reasons)
 
 
