@@ -46,7 +46,7 @@ def test_batch_predictions_match_lightgbm_with_missing_values(loaded, model_a):
     assert np.abs(raw - model_a.predict(matrix)).max() <= 1e-12
 
 
-def test_values_tl2cgen_misreads_are_scored_by_lightgbm_in_a_batch(loaded, model_a):
+def test_values_tl2cgen_would_misread_are_scored_exactly_in_a_batch(loaded, model_a):
     matrix = model_a.population.features[:50].copy()
     changed = False
     for column in range(matrix.shape[1]):
@@ -60,7 +60,7 @@ def test_values_tl2cgen_misreads_are_scored_by_lightgbm_in_a_batch(loaded, model
             break
     assert changed, "no feature where the value differs from missing: the test would not bite"
     _, buggy = loaded.compiled.predict_batch(matrix)
-    assert buggy.tolist() == [i == 7 for i in range(50)]
+    assert not buggy.any()  # blink's libraries read every finite double (pyfuncs.library)
     assert np.abs(loaded.predict_batch(matrix) - model_a.predict(matrix)).max() <= 1e-12
     small = matrix[5:9]  # below SMALL_BATCH: the per-row ctypes loop, same results
     assert len(small) <= predictor.SMALL_BATCH
