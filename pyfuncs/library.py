@@ -7,8 +7,8 @@ changes to what ``tl2cgen.export_lib`` would build:
   doubles with NaN for missing, so no caller marks missing values one by one, and a finite
   double whose low 4 bytes are 0xFFFFFFFF is no longer misread as missing (TL2cgen 1.0);
 * ``native/blink_entry.c`` adds ``blink_predict_be`` (one row of big-endian doubles, as
-  PostgreSQL's float8send writes them), ``blink_predict_be_rows`` and
-  ``blink_predict_rows`` (native doubles): one call per row or per batch, no DMatrix;
+  PostgreSQL's float8send writes them) and ``blink_predict_rows`` (native doubles): one
+  call per row or per batch, no DMatrix;
 * given LightGBM's dump of the model, ``native/treeshap.c`` and the model's tree tables
   (pyfuncs.shap_codegen) add ``blink_shap``: exact TreeSHAP, LightGBM's ``pred_contrib``.
 

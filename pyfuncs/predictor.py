@@ -58,7 +58,6 @@ class CompiledPredictor:
         # blink's own entry points (pyfuncs.library); None for a library built before them.
         self._rows: Any = None
         self._be: Any = None
-        self._be_rows: Any = None
         self._matrix_rows: Any = None
         self._shap: Any = None  # blink_shap (exact TreeSHAP), when the library has it
         if hasattr(lib, "blink_shap"):
@@ -70,13 +69,9 @@ class CompiledPredictor:
             lib.blink_predict_rows.restype = None
             lib.blink_predict_be.argtypes = [ctypes.c_char_p]
             lib.blink_predict_be.restype = ctypes.c_double
-            lib.blink_predict_be_rows.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
-                                                  ctypes.c_int64, ctypes.c_void_p]
-            lib.blink_predict_be_rows.restype = None
             self._rows = functools.partial(lib.blink_predict_rows, ctypes.addressof(self._values),
                                            1, ctypes.addressof(self._out))
             self._be = lib.blink_predict_be
-            self._be_rows = lib.blink_predict_be_rows
             self._matrix_rows = lib.blink_predict_rows
 
     def close(self) -> None:
@@ -97,7 +92,7 @@ class CompiledPredictor:
         import _ctypes
 
         self._call = self._predict = self._rows = self._be = None
-        self._be_rows = self._matrix_rows = self._shap = None
+        self._matrix_rows = self._shap = None
         _ctypes.dlclose(self._lib._handle)
         self._lib = None
         if self.library_path.startswith("/proc/self/fd/"):
@@ -117,16 +112,6 @@ class CompiledPredictor:
         Only for libraries that ``reads_stored_vectors``; the caller checked the length.
         """
         return self._be(vector)  # type: ignore[no-any-return]
-
-    def predict_stored_rows(self, packed: bytes, rows: int, stride: int, offset: int) -> Any:
-        """Probabilities of ``rows`` packed rows (values at ``i * stride + offset``)."""
-        import numpy as np
-
-        if len(packed) < rows * stride:
-            raise ValueError(f"{rows} packed rows of {stride} bytes expected, got {len(packed)}")
-        out = np.empty(rows)
-        self._be_rows(packed, rows, stride, offset, out.ctypes.data)
-        return out
 
     @property
     def has_shap(self) -> bool:

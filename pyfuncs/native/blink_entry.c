@@ -32,12 +32,6 @@ double blink_predict_be(const unsigned char* row) {
   return out;
 }
 
-/* Probabilities of `rows` packed rows: row i's values start at packed + i*stride + offset. */
-void blink_predict_be_rows(const unsigned char* packed, int64_t rows, int64_t stride,
-                           int64_t offset, double* out) {
-  for (int64_t i = 0; i < rows; ++i) out[i] = blink_predict_be(packed + i * stride + offset);
-}
-
 /* Probabilities of `rows` rows of native doubles, row-major. */
 void blink_predict_rows(const double* x, int64_t rows, double* out) {
   const int32_t n = get_num_feature();

@@ -90,19 +90,11 @@ def test_blink_libraries_read_values_tl2cgen_would_misread_as_missing(model_a):
     assert np.abs(model.predict_batch(batch) - model_a.predict(batch)).max() <= 1e-12
 
 
-def test_stored_vectors_score_like_lightgbm_one_by_one_and_packed(compiled, model_a):
+def test_stored_vectors_score_like_lightgbm(compiled, model_a):
     matrix = model_a.population.features[:400]
     expected = model_a.predict(matrix)
     one = np.array([compiled.predict_stored(r.astype(">f8").tobytes()) for r in matrix])
     assert np.abs(one - expected).max() <= 1e-12
-    # The batch queries' layout: int8 id, float8 epoch, then the values, all big endian.
-    fields = [("id", ">i8"), ("epoch", ">f8"), ("values", ">f8", (matrix.shape[1],))]
-    packed = np.zeros(len(matrix), dtype=fields)
-    packed["values"] = matrix
-    got = compiled.predict_stored_rows(packed.tobytes(), len(matrix), packed.itemsize, 16)
-    assert np.abs(got - expected).max() <= 1e-12
-    with pytest.raises(ValueError, match="packed rows"):
-        compiled.predict_stored_rows(packed.tobytes()[:-1], len(matrix), packed.itemsize, 16)
 
 
 def test_older_libraries_score_misread_values_with_lightgbm(model_a, tmp_path):
