@@ -4,6 +4,12 @@ Private memory (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) is wh
 backend costs on top of what every backend shares (the server binary, shared buffers, the
 libraries' read-only pages). Each path runs in a fresh session of the application role, so
 one path's imports (numpy, shap for explanations) do not show in another's figure.
+
+The kernel counts a file's page as private while only one process maps it, so a lone
+backend would show libpython's and the model library's code (several MB) as its own. As
+in any server with more than one connection, a companion session of the same role has
+run the same path first and stays open while the measured session runs: pages the two
+share are shared. ``alone_mb`` keeps the lone-backend figure of each path, for comparison.
 """
 
 from __future__ import annotations
@@ -38,15 +44,23 @@ def backends(env: Environment, batch_users: int) -> dict[str, Any]:
         # The user the explanations phase warms up on: its stored audit changes no count.
         "blink_explain": ("SELECT count(*) FROM blink_explain(%s)", [users[-1]]),
     }
-    out: dict[str, Any] = {"batch_users": batch_users, "private_mb": {}}
+    out: dict[str, Any] = {"batch_users": batch_users, "private_mb": {}, "alone_mb": {}}
     for name, call in paths.items():
-        with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
-            row = app.execute("SELECT pg_backend_pid()").fetchone()
-            assert row is not None
-            pid = int(row[0])
+        out["alone_mb"][name] = _after(env, call)
+        with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as companion:
             if call is not None:
-                app.execute(*call).fetchone()
-            out["private_mb"][name] = private_mb(pid)
+                companion.execute(*call).fetchone()
+            out["private_mb"][name] = _after(env, call)
     if out["private_mb"]["fresh"] is None:
         out["unreadable"] = "cannot read the server's /proc/<pid>/smaps_rollup as this user"
     return out
+
+
+def _after(env: Environment, call: tuple[str, list[Any]] | None) -> float | None:
+    """Private MB of a fresh application session after ``call`` (None: no call)."""
+    with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
+        row = app.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        if call is not None:
+            app.execute(*call).fetchone()
+        return private_mb(int(row[0]))

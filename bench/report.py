@@ -112,9 +112,14 @@ def table(results: dict[str, Any]) -> str:
                  f"calls needed {rl['calls_until_new_model']}")
     memory = results.get("memory") or {}
     if memory.get("private_mb"):
-        lines.append("Backend private memory (MB, fresh session each): " + ", ".join(
+        lines.append("Backend private memory (MB, fresh session each, beside a companion "
+                     "session on the same path): " + ", ".join(
             f"{k} {_fmt(v, 1)}" for k, v in memory["private_mb"].items())
             + (f"  ({memory['unreadable']})" if memory.get("unreadable") else ""))
+        if memory.get("alone_mb"):
+            lines.append("  the same, each backend alone (its libraries' pages counted as its "
+                         "own): " + ", ".join(f"{k} {_fmt(v, 1)}"
+                                              for k, v in memory["alone_mb"].items()))
     lines.append("")
     lines.append("Targets (reported, never enforced; each against its reference in this run)")
     for t in results["targets"]:

@@ -105,7 +105,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     memory = (results.get("memory") or {}).get("private_mb", {})
     rows.append(("backend private memory after blink_score (MB)",
-                 "fresh session, one call; after a batch "
+                 "fresh session, one call, beside a companion session; after a batch "
                  f"{memory.get('blink_score_batch')} MB, after an explanation "
                  f"{memory.get('blink_explain')} MB, fresh {memory.get('fresh')} MB",
                  (memory.get("blink_score"), None, None), "<=", MEMORY_LIMIT_MB))

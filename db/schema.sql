@@ -126,6 +126,14 @@ CREATE INDEX feature_store_snapshots_user_latest ON blink.feature_store_snapshot
 CREATE TRIGGER feature_store_snapshots_vector BEFORE INSERT OR UPDATE ON blink.feature_store_snapshots FOR EACH ROW EXECUTE FUNCTION blink.fill_feature_vector();
 GRANT SELECT ON blink.feature_store_snapshots TO blink_trainer;
 
+-- Deployments whose layout every stored feature vector was rebuilt for (blink_refresh_feature_vectors); later snapshots get that layout when written.
+CREATE TABLE blink.feature_vector_refreshes (
+    deployment_id bigint NOT NULL,
+    completed_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT feature_vector_refreshes_pkey PRIMARY KEY (deployment_id),
+    CONSTRAINT feature_vector_refreshes_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES blink.blink_deployments(id)
+);
+
 -- Append-only: what monitoring changed on its own (promotions and rollbacks through blink_promote/blink_rollback, retrain requests, ends of probation), citing the runs whose figures justified it.
 CREATE TABLE blink.monitoring_actions (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,

@@ -116,14 +116,16 @@ def dropped_data(sql: str) -> list[tuple[str, str | None]]:
 
 # Settings tables whose one row upgrade recreates with defaults: not data. An edited
 # monitoring policy is also in blink.monitoring_policy_history, which is checked.
-SETTINGS_TABLES = {"blink.monitoring_policy"}
+# Tables a downgrade may drop with their rows: settings (the upgrade restores the defaults)
+# and bookkeeping that blink derives again.
+NOT_DATA_TABLES = {"blink.monitoring_policy", "blink.feature_vector_refreshes"}
 
 
 def data_at_risk(conn: Any, sql: str) -> list[str]:
     """What a down step would destroy: tables with rows and non-null columns, with counts."""
     at_risk = []
     for table, column in dropped_data(sql):
-        if column is None and table in SETTINGS_TABLES:
+        if column is None and table in NOT_DATA_TABLES:
             continue
         if conn.execute("SELECT to_regclass(%s)", [table]).fetchone()[0] is None:
             continue

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from pyfuncs.errors import ArtifactIntegrityError
 
 
 def sha256_hex(data: bytes) -> str:
     """Hex sha256 of ``data``, as stored next to each artifact."""
+    import hashlib  # here: it loads OpenSSL, ~5 ms a session that never hashes need not pay
+
     return hashlib.sha256(data).hexdigest()
 
 

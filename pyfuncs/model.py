@@ -7,12 +7,8 @@ needs invalidating; a new champion is a new id.
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from collections.abc import Sequence
-
-from pyfuncs import queries
-from pyfuncs._typing import Any, Callable
+from pyfuncs import library_files, queries
+from pyfuncs._typing import Any, Callable, Sequence
 from pyfuncs.decision import DecisionPolicy
 from pyfuncs.errors import (
     ArtifactIntegrityError,
@@ -24,6 +20,7 @@ from pyfuncs.features import FeatureSpec
 from pyfuncs.predictor import BoosterPredictor, CompiledPredictor
 
 CACHE_KEY = "blink.models"
+LIBRARY_DIR_KEY = "blink.library_dir"
 CACHE_CAPACITY = 3  # champion, a challenger and the previous champion during a switch
 
 
@@ -140,20 +137,25 @@ class LoadedModel:
 
 
 def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
-               warn: Callable[[str], None]) -> LoadedModel:
+               warn: Callable[[str], None], *, library_dir: str | None = None,
+               fetch_library: Callable[[], bytes] | None = None) -> LoadedModel:
     """Build a LoadedModel from a ``blink_models`` row (without its model text).
 
-    A library whose hash does not match is refused outright (never executed, never
-    replaced by the fallback: the row itself is suspect). A library that merely cannot be
-    loaded here (another architecture or libc) falls back to LightGBM with a warning.
+    The library comes from its file in ``library_dir`` when one was written (see
+    pyfuncs.library_files), else from ``row["compiled_lib"]`` or ``fetch_library()``,
+    hash-checked (and then written there). A library whose hash does not match is refused
+    outright (never executed, never replaced by the fallback: the row itself is suspect). A
+    library that merely cannot be loaded here (another architecture or libc) falls back to
+    LightGBM with a warning.
     """
     spec = FeatureSpec.from_json(row["feature_names"], row.get("feature_categories"))
-    policy = DecisionPolicy.from_model(row["decision_threshold"], json.loads(row["risk_bands"]))
+    # The bands come as two arrays (SQL unpacks the JSON): json costs a session ~20 ms to import.
+    policy = DecisionPolicy.from_model(row["decision_threshold"], [
+        {"band": name, "max_probability": bound}
+        for name, bound in zip(row["band_names"], row["band_bounds"], strict=True)])
     compiled: CompiledPredictor | None
     try:
-        compiled = CompiledPredictor(
-            bytes(row["compiled_lib"]), row["compiled_lib_sha256"], len(spec)
-        )
+        compiled = _compiled(row, len(spec), library_dir, fetch_library)
     except ArtifactIntegrityError as exc:
         raise ArtifactIntegrityError(f"model {row['id']} ({row['version']}): {exc}") from None
     except OSError as exc:
@@ -174,23 +176,41 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     )
 
 
+def _compiled(row: dict[str, Any], num_features: int, library_dir: str | None,
+              fetch_library: Callable[[], bytes] | None) -> CompiledPredictor:
+    sha256 = row["compiled_lib_sha256"]
+    if library_dir is not None and "compiled_lib_size" in row:
+        path = library_files.find(library_dir, sha256, row["compiled_lib_size"])
+        if path is not None:
+            return CompiledPredictor.from_file(path, num_features)
+    if "compiled_lib" in row:
+        library = bytes(row["compiled_lib"])
+    elif fetch_library is not None:
+        library = fetch_library()
+    else:
+        raise ValueError("a model row without compiled_lib needs fetch_library")
+    if library_dir is not None:
+        path = library_files.store(library_dir, library, sha256)
+        if path is not None:
+            return CompiledPredictor.from_file(path, num_features)
+    return CompiledPredictor(library, sha256, num_features)
+
+
 class ModelCache:
     """Loaded models by id, least recently used dropped beyond ``capacity``."""
 
     def __init__(self, capacity: int = CACHE_CAPACITY) -> None:
         self.capacity = capacity
-        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+        self._models: dict[int, LoadedModel] = {}  # least recently used first
 
     def get(self, model_id: int, load: Callable[[int], LoadedModel]) -> LoadedModel:
-        model = self._models.get(model_id)
+        model = self._models.pop(model_id, None)
         if model is None:
             model = load(model_id)
-            self._models[model_id] = model
-            while len(self._models) > self.capacity:
-                _, evicted = self._models.popitem(last=False)
-                evicted.close()  # its memory file and mapping go with it
-        else:
-            self._models.move_to_end(model_id)
+        self._models[model_id] = model  # (re)inserted last: the most recently used
+        while len(self._models) > self.capacity:
+            evicted = self._models.pop(next(iter(self._models)))
+            evicted.close()  # its mapping (and memory file, if any) go with it
         return model
 
     def __contains__(self, model_id: int) -> bool:
@@ -223,9 +243,22 @@ def loaded(plpy: Any, GD: dict, model_id: int | None) -> LoadedModel:
         def fetch_text() -> str:
             return queries.one(plpy, GD, "model_text", mid)["model_text"]  # type: ignore[index]
 
-        return load_model(row, fetch_text, plpy.warning)
+        def fetch_library() -> bytes:
+            return queries.one(plpy, GD, "model_library", mid)["compiled_lib"]  # type: ignore[index]
+
+        return load_model(row, fetch_text, plpy.warning, fetch_library=fetch_library,
+                          library_dir=library_directory(plpy, GD))
 
     return session_cache(GD).get(int(model_id), load)
+
+
+def library_directory(plpy: Any, GD: dict) -> str:
+    """Where this server keeps its library files (pyfuncs.library_files)."""
+    directory = GD.get(LIBRARY_DIR_KEY)
+    if directory is None:
+        data_dir = queries.one(plpy, GD, "data_directory")["path"]  # type: ignore[index]
+        directory = GD[LIBRARY_DIR_KEY] = library_files.directory_in(data_dir)
+    return directory  # type: ignore[no-any-return]
 
 
 def champion(plpy: Any, GD: dict) -> LoadedModel:

@@ -14,11 +14,9 @@ this module still drives, with two TL2cgen 1.0 facts:
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
-from collections.abc import Sequence
 
-from pyfuncs._typing import Any
+from pyfuncs._typing import Any, Sequence
 from pyfuncs.errors import ArtifactIntegrityError
 from pyfuncs.integrity import verify_artifact
 
@@ -33,11 +31,26 @@ class CompiledPredictor:
     """The compiled library of one model, loaded from its bytes (hash verified first)."""
 
     def __init__(self, library: bytes, expected_sha256: str, num_features: int) -> None:
+        """Load ``library`` (its bytes) after checking them against ``expected_sha256``."""
         verify_artifact(library, expected_sha256, "compiled library")
-        lib, self.library_path = _load_library(library)
+        lib, path = _load_library(library)
+        self._setup(lib, path, num_features, owns_file=True)
+
+    @classmethod
+    def from_file(cls, path: str, num_features: int) -> CompiledPredictor:
+        """Load a library file already checked when it was written (pyfuncs.library_files)."""
+        predictor = cls.__new__(cls)
+        predictor._setup(ctypes.CDLL(path), path, num_features, owns_file=False)
+        return predictor
+
+    def _setup(self, lib: ctypes.CDLL, path: str, num_features: int, *,
+               owns_file: bool) -> None:
+        self.library_path = path
+        self._owns_file = owns_file  # a memory file or private copy, released by close()
         self._lib: ctypes.CDLL | None = lib
         expected = int(lib.get_num_feature())
         if expected != num_features:
+            self._lib = None
             raise ArtifactIntegrityError(
                 f"compiled library expects {expected} features, the model row lists {num_features}"
             )
@@ -52,8 +65,9 @@ class CompiledPredictor:
         self._values = (ctypes.c_double * num_features).from_buffer(self._row)
         self._words = (ctypes.c_int32 * (2 * num_features)).from_buffer(self._row)
         self._out = (ctypes.c_double * 1)()
-        self._call: Any = functools.partial(lib.predict, ctypes.addressof(self._row), 0,
-                                       ctypes.addressof(self._out))
+        row_at, out_at = ctypes.addressof(self._row), ctypes.addressof(self._out)
+        predict = lib.predict
+        self._call: Any = lambda: predict(row_at, 0, out_at)
         self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
         # blink's own entry points (pyfuncs.library); None for a library built before them.
         self._rows: Any = None
@@ -69,10 +83,10 @@ class CompiledPredictor:
             lib.blink_predict_rows.restype = None
             lib.blink_predict_be.argtypes = [ctypes.c_char_p]
             lib.blink_predict_be.restype = ctypes.c_double
-            self._rows = functools.partial(lib.blink_predict_rows, ctypes.addressof(self._values),
-                                           1, ctypes.addressof(self._out))
+            rows = lib.blink_predict_rows
+            self._rows = lambda: rows(row_at, 1, out_at)
             self._be = lib.blink_predict_be
-            self._matrix_rows = lib.blink_predict_rows
+            self._matrix_rows = rows
 
     def close(self) -> None:
         """Unload the library and release its memory file (the model left the cache).
@@ -95,6 +109,8 @@ class CompiledPredictor:
         self._matrix_rows = self._shap = None
         _ctypes.dlclose(self._lib._handle)
         self._lib = None
+        if not self._owns_file:  # a shared library file: other sessions load it too
+            return
         if self.library_path.startswith("/proc/self/fd/"):
             os.close(int(self.library_path.rsplit("/", 1)[1]))
         else:

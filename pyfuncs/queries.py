@@ -25,8 +25,13 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
     "model": (
         """
         SELECT m.id, m.version, m.feature_names, m.feature_categories::text AS feature_categories,
-               v.compiled_lib, v.compiled_lib_sha256,
-               m.decision_threshold, m.risk_bands::text AS risk_bands,
+               length(v.compiled_lib) AS compiled_lib_size, v.compiled_lib_sha256,
+               m.decision_threshold,
+               ARRAY(SELECT b.value ->> 'band' FROM jsonb_array_elements(m.risk_bands)
+                     WITH ORDINALITY b ORDER BY b.ordinality) AS band_names,
+               ARRAY(SELECT (b.value -> 'max_probability')::float8
+                     FROM jsonb_array_elements(m.risk_bands) WITH ORDINALITY b
+                     ORDER BY b.ordinality) AS band_bounds,
                v.model_id IS NOT NULL AS vetted,
                blink.feature_layout(m.feature_names, m.feature_categories)::text AS feature_layout
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
@@ -34,6 +39,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint"],
     ),
+    "model_library": ("SELECT compiled_lib FROM blink.vetted_models WHERE model_id = $1",
+                      ["bigint"]),
     "vetted": ("SELECT model_id FROM blink.vetted_models WHERE model_id = $1", ["bigint"]),
     "model_to_vet": (
         "SELECT version, feature_names, feature_categories::text AS feature_categories,"

@@ -30,6 +30,21 @@ def trained(version: str, n_users: int, rounds: int, seed: int) -> TrainedModel:
     return TrainedModel(booster, artifact, population)
 
 
+def model_row(artifact: ModelArtifact, **overrides) -> dict:
+    """The row pyfuncs.model.load_model reads, as the server's "model" query returns it
+    (with the library's bytes, as a session that has no library file yet fetches them)."""
+    row = {
+        "id": 1, "version": artifact.version, "feature_names": artifact.feature_names,
+        "compiled_lib": artifact.compiled_lib, "compiled_lib_sha256": artifact.compiled_lib_sha256,
+        "compiled_lib_size": len(artifact.compiled_lib),
+        "decision_threshold": artifact.decision_threshold,
+        "band_names": [band["band"] for band in artifact.risk_bands],
+        "band_bounds": [band["max_probability"] for band in artifact.risk_bands],
+    }
+    row.update(overrides)
+    return row
+
+
 def aarch64_copy(library: bytes) -> bytes:
     """The same ELF library relabelled for AArch64: what a foreign-architecture build looks like."""
     data = bytearray(library)

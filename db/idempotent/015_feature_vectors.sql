@@ -78,15 +78,22 @@ LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    layout uuid := (SELECT c.feature_layout FROM blink.champion() c);
+    deployment bigint;
+    layout uuid;
     rebuilt bigint;
 BEGIN
     IF max_rows < 1 THEN
         RAISE EXCEPTION 'blink: max_rows must be positive, got %', max_rows
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    SELECT c.id, c.feature_layout INTO deployment, layout FROM blink.champion() c;
     IF layout IS NULL THEN
-        RETURN 0;  -- no champion: nothing to build vectors for
+        RETURN 0;  -- no champion (or one deployed before layouts existed): nothing to build
+    END IF;
+    -- Done for this deployment: new snapshots get its layout when written, so skip the scan
+    -- (the scheduled job calls this every few minutes).
+    IF EXISTS (SELECT FROM blink.feature_vector_refreshes r WHERE r.deployment_id = deployment) THEN
+        RETURN 0;
     END IF;
     -- Any update rebuilds the row's vector (blink.fill_feature_vector); newest rows first.
     UPDATE blink.feature_store_snapshots s SET feature_layout = NULL
@@ -94,7 +101,11 @@ BEGIN
                    WHERE f.feature_layout IS DISTINCT FROM layout
                    ORDER BY f.id DESC LIMIT max_rows);
     GET DIAGNOSTICS rebuilt = ROW_COUNT;
+    IF rebuilt < max_rows THEN
+        INSERT INTO blink.feature_vector_refreshes (deployment_id) VALUES (deployment)
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN rebuilt;
 END $$;
 COMMENT ON FUNCTION public.blink_refresh_feature_vectors(integer) IS
-'Rebuild up to max_rows stored feature vectors not built for the champion''s feature layout (newest first); returns how many. Call until it returns 0 after promoting a model with other features or categories; until then those snapshots score from JSON (same scores, slower).';
+'Rebuild up to max_rows stored feature vectors not built for the champion''s feature layout (newest first); returns how many. blink_schedule runs it every few minutes; after a promotion to a model with other features or categories, snapshots not yet rebuilt score from JSON (same scores, slower). Once a run finds fewer than max_rows, later runs for the same champion return 0 without scanning.';

@@ -69,6 +69,8 @@ DECLARE
     rescore_name text := 'blink-rescore/' || here;
     trim_name text := 'blink-trim-history/' || here;
     monitor_name text := 'blink-monitor/' || here;
+    refresh_name text := 'blink-refresh-vectors/' || here;
+    refresh_cmd text := 'SELECT public.blink_refresh_feature_vectors()';
     monitor_cmd text := 'SELECT public.blink_monitor_run()';
     rescore_cmd text;
     trim_cmd text;
@@ -106,9 +108,15 @@ BEGIN
         'SELECT cron.schedule_in_database(%L, %L, %L, %L)',
         monitor_name, monitor_schedule, monitor_cmd, here)) AS v;
     RETURN NEXT;
+    -- Stored vectors for a new champion's layout, a bounded batch per run (a no-op once done).
+    job_name := refresh_name; job_schedule := schedule; command := refresh_cmd;
+    SELECT v INTO job_id FROM blink.cron_query(format(
+        'SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+        refresh_name, schedule, refresh_cmd, here)) AS v;
+    RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION public.blink_schedule(text, integer, double precision, interval, text) IS
-'Install (or update) the pg_cron jobs of this database: blink_rescore_pending on schedule (default every 5 minutes), blink_monitor_run on monitor_schedule (default daily at 02:41), and a daily trim of cron.job_run_details older than keep_history. Run as a superuser. Creates pg_cron when cron.database_name is this database; when it is another one, pg_cron must already be created there and dblink is used to reach it.';
+'Install (or update) the pg_cron jobs of this database: blink_rescore_pending and blink_refresh_feature_vectors on schedule (default every 5 minutes), blink_monitor_run on monitor_schedule (default daily at 02:41), and a daily trim of cron.job_run_details older than keep_history. Run as a superuser. Creates pg_cron when cron.database_name is this database; when it is another one, pg_cron must already be created there and dblink is used to reach it.';
 
 CREATE OR REPLACE FUNCTION public.blink_unschedule()
 RETURNS integer
@@ -120,10 +128,10 @@ DECLARE
 BEGIN
     SELECT count(*) INTO removed FROM blink.cron_query(format(
         'SELECT jobid FROM (SELECT jobid, cron.unschedule(jobid) AS done FROM cron.job '
-        'WHERE jobname IN (%L, %L, %L)) j WHERE done',
+        'WHERE jobname IN (%L, %L, %L, %L)) j WHERE done',
         'blink-rescore/' || current_database(), 'blink-trim-history/' || current_database(),
-        'blink-monitor/' || current_database()));
+        'blink-monitor/' || current_database(), 'blink-refresh-vectors/' || current_database()));
     RETURN removed;
 END $$;
 COMMENT ON FUNCTION public.blink_unschedule() IS
-'Remove this database''s blink pg_cron jobs (rescoring, monitoring and history trim); returns how many were removed.';
+'Remove this database''s blink pg_cron jobs (rescoring, vector refresh, monitoring and history trim); returns how many were removed.';

@@ -54,6 +54,10 @@ def test_snapshots_without_a_current_vector_score_from_json_alike(scored_db, mod
                      "WHERE user_id = ANY(%s)", [users[1::4]])
         conn.execute("ALTER TABLE blink.feature_store_snapshots "
                      "ENABLE TRIGGER feature_store_snapshots_vector")
+        # The install's refresh marked this deployment done; stale rows are not expected
+        # under it, so the refresh skips them until a new deployment (tested below).
+        assert conn.execute("SELECT blink_refresh_feature_vectors()").fetchone()[0] == 0
+        conn.execute("DELETE FROM blink.feature_vector_refreshes")
     with scored_db.connect(APP_USER) as app:
         slow = np.array([app.execute("SELECT blink_score(%s)", [u]).fetchone()[0] for u in users])
         batch = np.array([r[0] for r in app.execute(
@@ -69,6 +73,32 @@ def test_snapshots_without_a_current_vector_score_from_json_alike(scored_db, mod
         assert all(stored(conn, u)[0] is not None for u in users[::2])
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="max_rows"):
             conn.execute("SELECT blink_refresh_feature_vectors(0)")
+
+
+def test_the_refresh_scans_once_per_deployment(scored_db, model_a):
+    user = model_a.population.user_ids[0]
+    with scored_db.connect() as conn:
+        (done,) = conn.execute("SELECT count(*) FROM blink.feature_vector_refreshes r "
+                               "JOIN blink.champion() c ON c.id = r.deployment_id").fetchone()
+        assert done == 1  # the install's refresh finished this deployment
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_layout = NULL "
+                     "WHERE user_id = %s", [user])
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+        # Done for this deployment: no scan, the stale row stays (it still scores, from JSON).
+        assert conn.execute("SELECT blink_refresh_feature_vectors()").fetchone()[0] == 0
+        assert stored(conn, user)[1] is None
+        # Any new deployment (a promotion, a rollback) scans again, once.
+        conn.execute("INSERT INTO blink.blink_deployments (model_id, action, reason) "
+                     "SELECT model_id, 'promote', 'test: a new deployment' FROM blink.champion()")
+        assert conn.execute("SELECT blink_refresh_feature_vectors()").fetchone()[0] == 1
+        (layout,) = conn.execute("SELECT feature_layout::text FROM blink.champion()").fetchone()
+        assert stored(conn, user)[1] == layout
+        assert conn.execute("SELECT blink_refresh_feature_vectors()").fetchone()[0] == 0
+        (marks,) = conn.execute("SELECT count(*) FROM blink.feature_vector_refreshes").fetchone()
+        assert marks == 2
 
 
 def test_a_written_vector_is_always_rebuilt_from_the_document(scored_db, model_a):

@@ -30,19 +30,22 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
         try:
             assert jobs == [(f"blink-rescore/{db.name}", "test"),
                             (f"blink-trim-history/{db.name}", "test"),
-                            (f"blink-monitor/{db.name}", "test")]
+                            (f"blink-monitor/{db.name}", "test"),
+                            (f"blink-refresh-vectors/{db.name}", "test")]
             installed = cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()
             assert sorted((j[0], j[1], j[2]) for j in installed) == [
                 (f"blink-monitor/{db.name}", db.name, "* * * * *"),
+                (f"blink-refresh-vectors/{db.name}", db.name, "* * * * *"),
                 (f"blink-rescore/{db.name}", db.name, "* * * * *"),
                 (f"blink-trim-history/{db.name}", "test", "17 3 * * *")]
             commands = {j[0].split("/")[0]: j[3] for j in installed}
             assert "blink_rescore_pending" in commands["blink-rescore"]
             assert "blink_monitor_run" in commands["blink-monitor"]
             assert "cron.job_run_details" in commands["blink-trim-history"]
+            assert "blink_refresh_feature_vectors" in commands["blink-refresh-vectors"]
             # scheduling again updates the same jobs instead of adding more
             conn.execute(f"SELECT blink_schedule({every_minute})")
-            assert len(cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()) == 3
+            assert len(cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()) == 4
 
             insert_snapshots(conn, users, model_a.population.documents()[:300])
 
@@ -67,7 +70,7 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
                                 ).fetchone() == ("postgres", "done")
         finally:
             removed = conn.execute("SELECT blink_unschedule()").fetchone()[0]
-        assert removed == 3
+        assert removed == 4
         assert cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall() == []
         assert conn.execute("SELECT blink_unschedule()").fetchone()[0] == 0
 

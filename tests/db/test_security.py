@@ -193,9 +193,10 @@ def test_model_reloads_leave_no_files_or_mappings_behind(db, model_a):
                 app.execute("SELECT blink_score('u1')")
         fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         with open(f"/proc/{pid}/maps") as maps:
-            mapped = {line.split()[4] for line in maps if "blink-model" in line}
+            mapped = {line.split()[-1] for line in maps
+                      if "blink-model" in line or "blink_libraries" in line}
     assert sum("blink-model" in target for target in fds) <= 3  # the cache's capacity
-    assert len(mapped) <= 3
+    assert 1 <= len(mapped) <= 3  # a shared library file (or memory files), never more
 
 
 def test_explain_uses_one_champion_per_statement_and_works_read_only(scored_db, model_b):

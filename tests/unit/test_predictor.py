@@ -12,18 +12,7 @@ from pyfuncs.features import FeatureSpec
 from pyfuncs.integrity import sha256_hex
 from pyfuncs.model import ModelCache, load_model
 from pyfuncs.predictor import CompiledPredictor
-from tests.fix_models import aarch64_copy
-
-
-def model_row(artifact, **overrides):
-    row = {
-        "id": 1, "version": artifact.version, "feature_names": artifact.feature_names,
-        "compiled_lib": artifact.compiled_lib, "compiled_lib_sha256": artifact.compiled_lib_sha256,
-        "decision_threshold": artifact.decision_threshold,
-        "risk_bands": artifact.row()["risk_bands"],
-    }
-    row.update(overrides)
-    return row
+from tests.fix_models import aarch64_copy, model_row
 
 
 def bug_value() -> float:

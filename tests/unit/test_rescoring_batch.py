@@ -10,15 +10,7 @@ from pyfuncs.errors import BlinkError
 from pyfuncs.features import FeatureSpec
 from pyfuncs.model import load_model
 from pyfuncs.predictor import CompiledPredictor
-
-
-def model_row(artifact):
-    return {
-        "id": 1, "version": artifact.version, "feature_names": artifact.feature_names,
-        "compiled_lib": artifact.compiled_lib, "compiled_lib_sha256": artifact.compiled_lib_sha256,
-        "decision_threshold": artifact.decision_threshold,
-        "risk_bands": artifact.row()["risk_bands"],
-    }
+from tests.fix_models import model_row
 
 
 def bug_value() -> float:
