@@ -149,7 +149,8 @@ def test_schema_file_shows_every_table_as_installed(template_db):
     assert current == expected, "db/schema.sql is out of date: run `make schema` and review it"
     assert re.findall(r"^CREATE TABLE blink\.(\w+)", current, re.M) == sorted(
         ["blink_deployments", "blink_models", "blink_promotion_reviews", "blink_shadow_models",
-         "feature_store_snapshots", "reason_codes", "repayment_outcomes", "risk_score_audits",
+         "feature_store_snapshots", "feature_vector_refreshes", "reason_codes",
+         "repayment_outcomes", "risk_score_audits",
          "unscorable_snapshots", "vetted_models", "monitoring_actions", "monitoring_events",
          "monitoring_metrics", "monitoring_policy", "monitoring_policy_history",
          "monitoring_runs", "retrain_request_results", "retrain_requests"])
