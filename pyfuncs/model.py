@@ -142,7 +142,7 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     """Build a LoadedModel from a ``blink_models`` row (without its model text).
 
     The library comes from its file in ``library_dir`` when one was written (see
-    pyfuncs.library_files), else from ``row["compiled_lib"]`` or ``fetch_library()``,
+    pyfuncs.library_files), else from ``fetch_library()`` (by default ``row["compiled_lib"]``),
     hash-checked (and then written there). A library whose hash does not match is refused
     outright (never executed, never replaced by the fallback: the row itself is suspect). A
     library that merely cannot be loaded here (another architecture or libc) falls back to
@@ -155,7 +155,8 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
         for name, bound in zip(row["band_names"], row["band_bounds"], strict=True)])
     compiled: CompiledPredictor | None
     try:
-        compiled = _compiled(row, len(spec), library_dir, fetch_library)
+        compiled = _compiled(row, len(spec), library_dir,
+                             fetch_library or (lambda: bytes(row["compiled_lib"])))
     except ArtifactIntegrityError as exc:
         raise ArtifactIntegrityError(f"model {row['id']} ({row['version']}): {exc}") from None
     except OSError as exc:
@@ -177,18 +178,13 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
 
 
 def _compiled(row: dict[str, Any], num_features: int, library_dir: str | None,
-              fetch_library: Callable[[], bytes] | None) -> CompiledPredictor:
+              fetch_library: Callable[[], bytes]) -> CompiledPredictor:
     sha256 = row["compiled_lib_sha256"]
-    if library_dir is not None and "compiled_lib_size" in row:
+    if library_dir is not None:
         path = library_files.find(library_dir, sha256, row["compiled_lib_size"])
         if path is not None:
             return CompiledPredictor.from_file(path, num_features)
-    if "compiled_lib" in row:
-        library = bytes(row["compiled_lib"])
-    elif fetch_library is not None:
-        library = fetch_library()
-    else:
-        raise ValueError("a model row without compiled_lib needs fetch_library")
+    library = fetch_library()
     if library_dir is not None:
         path = library_files.store(library_dir, library, sha256)
         if path is not None:
