@@ -33,21 +33,26 @@ def copy_users(home_url: str, shard_url: str, router_url: str, shard: str) -> in
         parts = [p for (p,) in router.execute(
             "SELECT partition FROM blink_router.partitions WHERE shard = %s", [shard])]
     with psycopg.connect(home_url) as src, psycopg.connect(shard_url) as dst:
-        where = "WHERE hashtext(user_id) & 15 = ANY(%s)"
-        snaps = src.execute("SELECT id, user_id, snapshot_at, features::text FROM "
-                            f"blink.feature_store_snapshots {where}", [parts]).fetchall()
-        outcomes = src.execute("SELECT id, user_id, issued_at, due_at, outcome, observed_at "
-                               f"FROM blink.repayment_outcomes {where}", [parts]).fetchall()
-        dst.execute("DELETE FROM blink.feature_store_snapshots")  # a re-run starts afresh
-        dst.execute("DELETE FROM blink.repayment_outcomes")
-        with dst.cursor() as cur:
-            cur.executemany("INSERT INTO blink.feature_store_snapshots (id, user_id, snapshot_at,"
-                            " features) OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s::jsonb)",
-                            snaps)
-            cur.executemany("INSERT INTO blink.repayment_outcomes (id, user_id, issued_at, due_at,"
-                            " outcome, observed_at) VALUES (%s, %s, %s, %s, %s, %s)", outcomes)
+        copy_rows(src, dst, "hashtext(user_id) & 15 = ANY(%s)", [parts])
         users = dst.execute("SELECT count(DISTINCT user_id) FROM blink.feature_store_snapshots")
         return int(users.fetchone()[0])  # type: ignore[index]
+
+
+def copy_rows(src: psycopg.Connection, dst: psycopg.Connection, where: str,
+              params: list) -> None:
+    """Replace ``dst``'s snapshots and outcomes by ``src``'s rows matching ``where``, ids kept."""
+    snaps = src.execute("SELECT id, user_id, snapshot_at, features::text FROM "
+                        f"blink.feature_store_snapshots WHERE {where}", params).fetchall()
+    outcomes = src.execute("SELECT id, user_id, issued_at, due_at, outcome, observed_at "
+                           f"FROM blink.repayment_outcomes WHERE {where}", params).fetchall()
+    dst.execute("DELETE FROM blink.feature_store_snapshots")  # a re-run starts afresh
+    dst.execute("DELETE FROM blink.repayment_outcomes")
+    with dst.cursor() as cur:
+        cur.executemany("INSERT INTO blink.feature_store_snapshots (id, user_id, snapshot_at,"
+                        " features) OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s::jsonb)",
+                        snaps)
+        cur.executemany("INSERT INTO blink.repayment_outcomes (id, user_id, issued_at, due_at,"
+                        " outcome, observed_at) VALUES (%s, %s, %s, %s, %s, %s)", outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from devenv import migrate
 from devenv.cluster import throwaway_cluster
+from devenv.shards import copy_rows
 from tests.fix_db import APP_USER, TEMPLATE, Database, create_database, drop_database, install
 from tests.fix_trainer import CUTOFF, load, small_history
 from trainer import sharding
@@ -35,18 +36,7 @@ class ShardSet:
 def _copy_users(home: Database, shard_url: str, users: list[str]) -> None:
     """The users' snapshots and outcomes, ids kept (the same data as the home)."""
     with home.connect() as src, psycopg.connect(shard_url, autocommit=True) as dst:
-        snaps = src.execute("SELECT id, user_id, snapshot_at, features::text FROM "
-                            "blink.feature_store_snapshots WHERE user_id = ANY(%s)",
-                            [users]).fetchall()
-        outcomes = src.execute("SELECT id, user_id, issued_at, due_at, outcome, observed_at "
-                               "FROM blink.repayment_outcomes WHERE user_id = ANY(%s)",
-                               [users]).fetchall()
-        with dst.cursor() as cur:
-            cur.executemany("INSERT INTO blink.feature_store_snapshots (id, user_id, snapshot_at,"
-                            " features) OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s::jsonb)",
-                            snaps)
-            cur.executemany("INSERT INTO blink.repayment_outcomes (id, user_id, issued_at, due_at,"
-                            " outcome, observed_at) VALUES (%s, %s, %s, %s, %s, %s)", outcomes)
+        copy_rows(src, dst, "user_id = ANY(%s)", [users])
 
 
 @pytest.fixture(scope="module")
