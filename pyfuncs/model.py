@@ -20,7 +20,6 @@ from pyfuncs.features import FeatureSpec
 from pyfuncs.predictor import BoosterPredictor, CompiledPredictor
 
 CACHE_KEY = "blink.models"
-LIBRARY_DIR_KEY = "blink.library_dir"
 CACHE_CAPACITY = 3  # champion, a challenger and the previous champion during a switch
 
 
@@ -43,7 +42,7 @@ class LoadedModel:
     """
 
     __slots__ = ("id", "version", "spec", "layout", "policy", "compiled", "fetch_model_text",
-                 "_booster", "_stored")
+                 "_booster", "_stored", "_vector_bytes")
 
     def __init__(self, id: int, version: str, spec: FeatureSpec, policy: DecisionPolicy,
                  compiled: CompiledPredictor | None,
@@ -57,6 +56,7 @@ class LoadedModel:
         self.fetch_model_text = fetch_model_text
         self._booster: BoosterPredictor | None = None
         self._stored: Any = None  # how predict_stored scores, chosen on first use
+        self._vector_bytes = 8 * len(spec)  # a stored vector's length for this model
 
     def __repr__(self) -> str:
         return f"LoadedModel(id={self.id}, version={self.version!r}, engine={self.engine})"
@@ -100,13 +100,13 @@ class LoadedModel:
     def predict_stored(self, vector: bytes) -> float:
         """Probability for a stored feature vector (big-endian float8s in ``feature_names``
         order, NaN missing), built for this model's layout."""
-        if len(vector) != 8 * len(self.spec):
+        if len(vector) != self._vector_bytes:
             raise ArtifactIntegrityError(f"a stored feature vector of {len(vector)} bytes, "
-                                         f"model {self.id} reads {8 * len(self.spec)}")
+                                         f"model {self.id} reads {self._vector_bytes}")
         if self._stored is None:
             compiled = self.compiled
-            if compiled is not None and compiled.reads_stored_vectors:
-                self._stored = compiled.predict_stored
+            if compiled is not None and compiled.stored_scorer is not None:
+                self._stored = compiled.stored_scorer
             else:  # an older library, or LightGBM: the values as Python floats
                 import struct
 
@@ -196,14 +196,21 @@ class ModelCache:
     """Loaded models by id, least recently used dropped beyond ``capacity``."""
 
     def __init__(self, capacity: int = CACHE_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"a model cache holds at least one model, not {capacity}")
         self.capacity = capacity
         self._models: dict[int, LoadedModel] = {}  # least recently used first
+        self._last: tuple[int, LoadedModel] | None = None  # the most recent: never evicted
 
     def get(self, model_id: int, load: Callable[[int], LoadedModel]) -> LoadedModel:
+        last = self._last
+        if last is not None and last[0] == model_id:  # the usual case: the champion again
+            return last[1]
         model = self._models.pop(model_id, None)
         if model is None:
             model = load(model_id)
         self._models[model_id] = model  # (re)inserted last: the most recently used
+        self._last = (model_id, model)
         while len(self._models) > self.capacity:
             evicted = self._models.pop(next(iter(self._models)))
             evicted.close()  # its mapping (and memory file, if any) go with it
@@ -227,34 +234,27 @@ def loaded(plpy: Any, GD: dict, model_id: int | None) -> LoadedModel:
     """
     if model_id is None:
         raise NoChampionError()
-
-    def load(mid: int) -> LoadedModel:
-        row = queries.one(plpy, GD, "model", mid)
-        if row is None:
-            raise UnknownModelError(f"no model with id {mid} in blink.blink_models")
-        if not row["vetted"]:
-            raise NotVettedError(f"model {mid} ({row['version']}) has not been vetted: blink "
-                                 "runs only libraries it built itself")
-
-        def fetch_text() -> str:
-            return queries.one(plpy, GD, "model_text", mid)["model_text"]  # type: ignore[index]
-
-        def fetch_library() -> bytes:
-            return queries.one(plpy, GD, "model_library", mid)["compiled_lib"]  # type: ignore[index]
-
-        return load_model(row, fetch_text, plpy.warning, fetch_library=fetch_library,
-                          library_dir=library_directory(plpy, GD))
-
-    return session_cache(GD).get(int(model_id), load)
+    return session_cache(GD).get(int(model_id), lambda mid: _load(plpy, GD, mid))
 
 
-def library_directory(plpy: Any, GD: dict) -> str:
-    """Where this server keeps its library files (pyfuncs.library_files)."""
-    directory = GD.get(LIBRARY_DIR_KEY)
-    if directory is None:
-        data_dir = queries.one(plpy, GD, "data_directory")["path"]  # type: ignore[index]
-        directory = GD[LIBRARY_DIR_KEY] = library_files.directory_in(data_dir)
-    return directory  # type: ignore[no-any-return]
+def _load(plpy: Any, GD: dict, mid: int) -> LoadedModel:
+    """Fetch, check and load model ``mid`` (a cache miss of ``loaded``)."""
+    row = queries.one(plpy, GD, "model", mid)
+    if row is None:
+        raise UnknownModelError(f"no model with id {mid} in blink.blink_models")
+    if not row["vetted"]:
+        raise NotVettedError(f"model {mid} ({row['version']}) has not been vetted: blink "
+                             "runs only libraries it built itself")
+
+    def fetch_text() -> str:
+        return queries.one(plpy, GD, "model_text", mid)["model_text"]  # type: ignore[index]
+
+    def fetch_library() -> bytes:
+        return queries.one(plpy, GD, "model_library", mid)["compiled_lib"]  # type: ignore[index]
+
+    # The row names the server's data directory: no query of its own on a session's first call.
+    return load_model(row, fetch_text, plpy.warning, fetch_library=fetch_library,
+                      library_dir=library_files.directory_in(row["data_directory"]))
 
 
 def champion(plpy: Any, GD: dict) -> LoadedModel:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from pyfuncs._typing import Any, Sequence
+from pyfuncs._typing import Any, Callable, Sequence
 from pyfuncs.errors import ArtifactIntegrityError
 from pyfuncs.integrity import verify_artifact
 
@@ -118,16 +118,11 @@ class CompiledPredictor:
             os.rmdir(os.path.dirname(self.library_path))
 
     @property
-    def reads_stored_vectors(self) -> bool:
-        """Whether the library scores stored big-endian vectors (``predict_stored``)."""
-        return self._be is not None
-
-    def predict_stored(self, vector: bytes) -> float:
-        """Probability for one stored vector: big-endian float8s, NaN missing.
-
-        Only for libraries that ``reads_stored_vectors``; the caller checked the length.
-        """
-        return self._be(vector)  # type: ignore[no-any-return]
+    def stored_scorer(self) -> Callable[[bytes], float] | None:
+        """The library's scorer of one stored vector (big-endian float8s, NaN missing; the
+        caller checks its length), called as is: no Python frame between a score and the
+        trees. None for a library built before blink's entry points."""
+        return self._be  # type: ignore[no-any-return]
 
     @property
     def has_shap(self) -> bool:

@@ -33,7 +33,8 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                      FROM jsonb_array_elements(m.risk_bands) WITH ORDINALITY b
                      ORDER BY b.ordinality) AS band_bounds,
                v.model_id IS NOT NULL AS vetted,
-               blink.feature_layout(m.feature_names, m.feature_categories)::text AS feature_layout
+               blink.feature_layout(m.feature_names, m.feature_categories)::text AS feature_layout,
+               current_setting('data_directory') AS data_directory
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
         WHERE m.id = $1
         """,

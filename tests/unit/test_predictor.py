@@ -71,9 +71,9 @@ def test_blink_libraries_read_values_tl2cgen_would_misread_as_missing(model_a):
     expected = model_a.predict(row)[0]
     model = load_model(model_row(model_a.artifact), lambda: model_a.artifact.model_text,
                        print)
-    assert model.compiled.reads_stored_vectors
+    assert model.compiled.stored_scorer is not None
     assert model.compiled.predict_row(list(row[0])) == pytest.approx(expected, abs=1e-12)
-    assert model.compiled.predict_stored(row[0].astype(">f8").tobytes()) == pytest.approx(
+    assert model.compiled.stored_scorer(row[0].astype(">f8").tobytes()) == pytest.approx(
         expected, abs=1e-12)
     batch = np.vstack([model_a.population.features[:300], row])
     assert np.abs(model.predict_batch(batch) - model_a.predict(batch)).max() <= 1e-12
@@ -82,7 +82,7 @@ def test_blink_libraries_read_values_tl2cgen_would_misread_as_missing(model_a):
 def test_stored_vectors_score_like_lightgbm(compiled, model_a):
     matrix = model_a.population.features[:400]
     expected = model_a.predict(matrix)
-    one = np.array([compiled.predict_stored(r.astype(">f8").tobytes()) for r in matrix])
+    one = np.array([compiled.stored_scorer(r.astype(">f8").tobytes()) for r in matrix])
     assert np.abs(one - expected).max() <= 1e-12
 
 
@@ -94,7 +94,7 @@ def test_older_libraries_score_misread_values_with_lightgbm(model_a, tmp_path):
     model = load_model(model_row(model_a.artifact, compiled_lib=lib,
                                  compiled_lib_sha256=sha256_hex(lib)),
                        lambda: model_a.artifact.model_text, warnings.append)
-    assert not model.compiled.reads_stored_vectors
+    assert model.compiled.stored_scorer is None
     assert model.compiled.predict_row(list(row[0])) is None
     assert model.predict_row(list(row[0])) == pytest.approx(expected, abs=1e-12)
     for size in (3, 300):  # the per-row loop for tiny batches, TL2cgen's runtime beyond
@@ -165,6 +165,15 @@ def test_cache_reuses_evicts_oldest_and_closes_what_it_evicts():
     cache.get(3, load)  # evicts 2
     assert 2 not in cache and 1 in cache and 3 in cache
     assert loads == [1, 2, 3] and closed == [2]
+    cache.get(1, load)  # the most recent is never the one evicted
+    cache.get(4, load)  # evicts 3
+    assert cache.get(4, load).model_id == 4 and cache.get(1, load).model_id == 1
+    assert loads == [1, 2, 3, 4] and closed == [2, 3]
+
+
+def test_cache_holds_at_least_one_model():
+    with pytest.raises(ValueError, match="at least one model"):
+        ModelCache(capacity=0)
 
 
 def _model_mappings() -> set[str]:
