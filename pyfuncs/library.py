@@ -1,7 +1,7 @@
 """Building a model's shared library: TL2cgen's C code, patched, plus blink's entry points.
 
-One build for the server's vetting (pyfuncs.vet_worker) and the trainer's artifact. Two
-changes to what ``tl2cgen.export_lib`` would build:
+One build for the server's vetting (pyfuncs.vet_worker) and the trainer's artifact. What
+differs from what ``tl2cgen.export_lib`` would build:
 
 * every ``data[k].missing != -1`` test becomes ``!isnan(data[k].fvalue)``: a row is plain
   doubles with NaN for missing, so no caller marks missing values one by one, and a finite
@@ -10,7 +10,8 @@ changes to what ``tl2cgen.export_lib`` would build:
   PostgreSQL's float8send writes them) and ``blink_predict_rows`` (native doubles): one
   call per row or per batch, no DMatrix;
 * given LightGBM's dump of the model, ``native/treeshap.c`` and the model's tree tables
-  (pyfuncs.shap_codegen) add ``blink_shap``: exact TreeSHAP, LightGBM's ``pred_contrib``.
+  (pyfuncs.shap_codegen) add ``blink_shap``: exact TreeSHAP, LightGBM's ``pred_contrib``;
+* TL2cgen's tree code is compiled for size (``TREE_CFLAGS``), blink's own for speed.
 
 Only the generated code's shape is relied on, never the model text: the text went through
 LightGBM's parser and Treelite before any C exists.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -55,22 +55,43 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
         src = Path(tmp)
         tl2cgen.generate_c_code(model, src, params={"parallel_comp": threads})
         recipe = json.loads((src / "recipe.json").read_text())
-        for entry in recipe["sources"]:
-            path = src / f"{entry['name']}.c"
+        trees = [entry["name"] for entry in recipe["sources"]]
+        for name in trees:
+            path = src / f"{name}.c"
             path.write_text(patch_missing_tests(path.read_text()))
-        entry_code = ENTRY_SOURCE.read_text()
-        (src / "blink_entry.c").write_text(entry_code)
-        recipe["sources"].append({"name": "blink_entry", "length": entry_code.count("\n")})
+        own = {"blink_entry.c": ENTRY_SOURCE.read_text()}
         if shap_dump is not None:
             from pyfuncs.shap_codegen import native_sources, shap_sources
 
-            sources = {**native_sources(),
-                       **shap_sources(shap_dump, int(shap_dump["max_feature_idx"]) + 1)}
-            for name, text in sources.items():
-                (src / name).write_text(text)
-                if name.endswith(".c"):
-                    recipe["sources"].append({"name": name[:-2], "length": text.count("\n")})
-        (src / "recipe.json").write_text(json.dumps(recipe))
-        built = tl2cgen.create_shared("gcc", src, nthread=threads, verbose=False,
-                                      long_build_time_warning=False)
-        shutil.copyfile(built, libpath)
+            own.update(native_sources())
+            own.update(shap_sources(shap_dump, int(shap_dump["max_feature_idx"]) + 1))
+        for name, text in own.items():
+            (src / name).write_text(text)
+        objects = {name: TREE_CFLAGS for name in trees}
+        objects.update({name[:-2]: OWN_CFLAGS for name in own if name.endswith(".c")})
+        _compile(src, objects, Path(libpath), threads)
+
+
+# TL2cgen's code is a branch per tree node, ~0.5 MB for 400 trees x 31 leaves: when a call
+# finds it out of the CPU's caches (a statement's first prediction), fetching those
+# instructions costs more than running them. -Os makes it smaller and measured as fast hot
+# and up to 2x faster cold (docs/benchmarks.md, "The kernel, hot and cold"). blink's own
+# loops (entry points, TreeSHAP) keep -O3: TreeSHAP ran ~20% slower at -Os.
+TREE_CFLAGS = ["-Os"]
+OWN_CFLAGS = ["-O3"]
+
+
+def _compile(src: Path, objects: dict[str, list[str]], libpath: Path, threads: int) -> None:
+    """gcc each ``name.c`` in ``src`` with its flags (in parallel), link them into ``libpath``."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(argv: list[str]) -> None:
+        done = subprocess.run(argv, cwd=src, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise LibraryBuildError(f"{' '.join(argv[:3])} failed: {done.stderr[-2000:]}")
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, [["gcc", "-c", *flags, "-fPIC", "-std=c99", "-o", f"{name}.o",
+                             f"{name}.c"] for name, flags in objects.items()]))
+    run(["gcc", "-shared", "-o", str(libpath.resolve()), *(f"{n}.o" for n in objects), "-lm"])
