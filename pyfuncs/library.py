@@ -45,9 +45,11 @@ def patch_missing_tests(source: str) -> str:
 
 
 def build_library(model: Any, libpath: str | os.PathLike[str],
-                  shap_dump: dict[str, Any] | None = None) -> None:
+                  shap_dump: dict[str, Any] | None = None, *,
+                  tree_cflags: list[str] | None = None) -> None:
     """Compile the Treelite ``model`` into the shared library ``libpath`` (gcc); with
-    ``shap_dump`` (``booster.dump_model()`` of the same model), with ``blink_shap`` too."""
+    ``shap_dump`` (``booster.dump_model()`` of the same model), with ``blink_shap`` too.
+    ``tree_cflags`` replaces ``TREE_CFLAGS`` (bench.kernel_cache compares the two)."""
     import tl2cgen
 
     threads = max(1, os.cpu_count() or 1)
@@ -67,7 +69,7 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
             own.update(shap_sources(shap_dump, int(shap_dump["max_feature_idx"]) + 1))
         for name, text in own.items():
             (src / name).write_text(text)
-        objects = {name: TREE_CFLAGS for name in trees}
+        objects = {name: tree_cflags or TREE_CFLAGS for name in trees}
         objects.update({name[:-2]: OWN_CFLAGS for name in own if name.endswith(".c")})
         _compile(src, objects, Path(libpath), threads)
 
