@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     sweep = np.ones(SWEEP_BYTES // 8)
     builds = {"-O3": ["-O3"], " ".join(TREE_CFLAGS): TREE_CFLAGS}
     with tempfile.TemporaryDirectory(prefix="blink-kernel-") as tmp:
-        loaded, sizes, diffs = {}, {}, {}
+        loaded: dict[str, tuple[Any, Any]] = {}
+        sizes: dict[str, int] = {}
+        diffs: dict[str, float] = {}
         for name, flags in builds.items():
             path = Path(tmp) / f"model{len(loaded)}.so"
             build_library(treelite.frontend.from_lightgbm(booster), path, tree_cflags=flags)
