@@ -53,6 +53,7 @@ def promote(plpy: Any, GD: dict, model_id: int, reason: str,
                     f"probation: champion before model {model_id}")
     if review is not None:
         queries.run(plpy, GD, "insert_promotion_review", model_id, row["id"], review)
+    model.prune_library_files(plpy, GD)  # the candidate's file was written above, if new
     return row
 
 
@@ -71,4 +72,5 @@ def rollback(plpy: Any, GD: dict, reason: str) -> dict[str, Any]:
     row = queries.one(plpy, GD, "insert_deployment", target["model_id"], "rollback", reason,
                     target["rollback_to_id"])
     assert row is not None
+    model.prune_library_files(plpy, GD)
     return row

@@ -4,7 +4,8 @@ A session's first score used to fetch the library's bytes (2 MB for 400 trees, w
 TreeSHAP tables: ~9 ms through TOAST), hash them (~2 ms, plus ~5 ms to import hashlib) and
 write them to a private memory file, so each backend also held its own copy of the code.
 Now the first session on a server that loads a library checks its bytes against the
-sha256 stored beside them and writes ``<data directory>/blink_libraries/<sha256>.so``;
+sha256 stored beside them and writes ``<data directory>/blink_libraries/<database
+oid>/<sha256>.so``;
 every later session dlopens that file: no bytes fetched, no hash, and the code pages are
 shared between backends by the page cache.
 
@@ -12,7 +13,10 @@ Only the server's OS user can write the data directory, and that user can alread
 the server itself, so a file there is trusted as the server's own binaries are. A file is
 complete or absent: it is written under a temporary name, flushed to disk, then renamed.
 Files are never reused across a changed hash (the name is the hash) and can be deleted at
-any time; the next session that needs one writes it again.
+any time (a backend that has one loaded keeps its mapping); the next session that needs one
+writes it again. So after each new file, ``prune`` deletes the files of models blink would
+not run without another promotion. Each database has its own directory: which models it
+keeps is its own business, and a cluster may hold several blink databases.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ import os
 from pyfuncs.integrity import verify_artifact
 
 DIRECTORY = "blink_libraries"  # under the data directory
+# prune leaves younger files alone: another session may have just written one to load it.
+PRUNE_GRACE_SECONDS = 600.0
 
 
-def directory_in(data_directory: str) -> str:
-    return os.path.join(data_directory, DIRECTORY)
+def directory_in(data_directory: str, database_oid: int) -> str:
+    """The library directory of one database (its oid is the same on every standby)."""
+    return os.path.join(data_directory, DIRECTORY, str(int(database_oid)))
 
 
 def library_path(directory: str, sha256: str) -> str | None:
@@ -60,7 +67,8 @@ def store(directory: str, library: bytes, sha256: str) -> str | None:
         return None
     partial = f"{path}.{os.getpid()}.partial"
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        for level in (os.path.dirname(directory), directory):  # makedirs' mode: leaf only
+            os.makedirs(level, mode=0o700, exist_ok=True)
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with open(fd, "wb", closefd=False) as handle:
@@ -76,3 +84,35 @@ def store(directory: str, library: bytes, sha256: str) -> str | None:
             pass
         return None
     return path
+
+
+def prune(directory: str, keep: set[str], *, grace_seconds: float = PRUNE_GRACE_SECONDS,
+          now: float | None = None) -> list[str]:
+    """Delete the library files whose hash is not in ``keep`` (and leftover partial files),
+    unless written within ``grace_seconds``; returns the names deleted.
+
+    Only names this module writes are touched; errors (a file already gone, a read-only
+    directory) leave the file for a later run.
+    """
+    import time
+
+    keep = {digest.lower() for digest in keep}
+    cutoff = (time.time() if now is None else now) - grace_seconds
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        digest, _, rest = entry.name.partition(".")
+        ours = (digest == digest.lower() and library_path(directory, digest) is not None
+                and (rest == "so" or (rest.startswith("so.") and rest.endswith(".partial"))))
+        if not ours or (rest == "so" and digest in keep):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return sorted(removed)

@@ -138,12 +138,14 @@ class LoadedModel:
 
 def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
                warn: Callable[[str], None], *, library_dir: str | None = None,
-               fetch_library: Callable[[], bytes] | None = None) -> LoadedModel:
+               fetch_library: Callable[[], bytes] | None = None,
+               after_store: Callable[[], Any] | None = None) -> LoadedModel:
     """Build a LoadedModel from a ``blink_models`` row (without its model text).
 
     The library comes from its file in ``library_dir`` when one was written (see
     pyfuncs.library_files), else from ``fetch_library()`` (by default ``row["compiled_lib"]``),
-    hash-checked (and then written there). A library whose hash does not match is refused
+    hash-checked (and then written there, after which ``after_store()`` runs). A library
+    whose hash does not match is refused
     outright (never executed, never replaced by the fallback: the row itself is suspect). A
     library that merely cannot be loaded here (another architecture or libc) falls back to
     LightGBM with a warning.
@@ -156,7 +158,7 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     compiled: CompiledPredictor | None
     try:
         compiled = _compiled(row, len(spec), library_dir,
-                             fetch_library or (lambda: bytes(row["compiled_lib"])))
+                             fetch_library or (lambda: bytes(row["compiled_lib"])), after_store)
     except ArtifactIntegrityError as exc:
         raise ArtifactIntegrityError(f"model {row['id']} ({row['version']}): {exc}") from None
     except OSError as exc:
@@ -178,7 +180,8 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
 
 
 def _compiled(row: dict[str, Any], num_features: int, library_dir: str | None,
-              fetch_library: Callable[[], bytes]) -> CompiledPredictor:
+              fetch_library: Callable[[], bytes],
+              after_store: Callable[[], Any] | None) -> CompiledPredictor:
     sha256 = row["compiled_lib_sha256"]
     if library_dir is not None:
         path = library_files.find(library_dir, sha256, row["compiled_lib_size"])
@@ -188,7 +191,10 @@ def _compiled(row: dict[str, Any], num_features: int, library_dir: str | None,
     if library_dir is not None:
         path = library_files.store(library_dir, library, sha256)
         if path is not None:
-            return CompiledPredictor.from_file(path, num_features)
+            predictor = CompiledPredictor.from_file(path, num_features)
+            if after_store is not None:
+                after_store()
+            return predictor
     return CompiledPredictor(library, sha256, num_features)
 
 
@@ -252,9 +258,23 @@ def _load(plpy: Any, GD: dict, mid: int) -> LoadedModel:
     def fetch_library() -> bytes:
         return queries.one(plpy, GD, "model_library", mid)["compiled_lib"]  # type: ignore[index]
 
-    # The row names the server's data directory: no query of its own on a session's first call.
+    # The row names the library directory: no query of its own on a session's first call.
+    # A new file there is this server's first load of this model: a standby's sessions
+    # prune when they load a new champion (its promotion happened on the primary).
     return load_model(row, fetch_text, plpy.warning, fetch_library=fetch_library,
-                      library_dir=library_files.directory_in(row["data_directory"]))
+                      library_dir=library_files.directory_in(row["data_directory"],
+                                                             row["database_oid"]),
+                      after_store=lambda: prune_library_files(plpy, GD))
+
+
+def prune_library_files(plpy: Any, GD: dict) -> list[str]:
+    """Delete this database's library files that blink would not run without another
+    promotion (pyfuncs.library_files.prune); after a new file, a promotion or a rollback."""
+    kept = queries.one(plpy, GD, "kept_libraries")
+    assert kept is not None
+    return library_files.prune(
+        library_files.directory_in(kept["data_directory"], kept["database_oid"]),
+        set(kept["hashes"]))
 
 
 def champion(plpy: Any, GD: dict) -> LoadedModel:

@@ -11,6 +11,12 @@ from pyfuncs._typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyfuncs.features import FeatureSpec
 
+# Where a database's library files live (pyfuncs.library_files.directory_in): the server's
+# data directory and the database's oid, the same on every standby.
+_LIBRARY_PLACE = """current_setting('data_directory') AS data_directory,
+               (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())::bigint
+                   AS database_oid"""
+
 _QUERIES: dict[str, tuple[str, list[str]]] = {
     # The champion and the user's latest snapshot in one round trip (blink_decide).
     "champion_and_snapshot": (
@@ -34,11 +40,26 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                      ORDER BY b.ordinality) AS band_bounds,
                v.model_id IS NOT NULL AS vetted,
                blink.feature_layout(m.feature_names, m.feature_categories)::text AS feature_layout,
-               current_setting('data_directory') AS data_directory
+               """ + _LIBRARY_PLACE + """
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
         WHERE m.id = $1
         """,
         ["bigint"],
+    ),
+    # The libraries pyfuncs.library_files keeps on disk: those of the models blink may run
+    # without another promotion (the champion, the one a rollback restores, the shadows),
+    # and where they are.
+    "kept_libraries": (
+        """
+        SELECT ARRAY(SELECT v.compiled_lib_sha256 FROM blink.vetted_models v
+                     WHERE v.model_id IN (
+                         SELECT c.model_id FROM blink.champion() c
+                         UNION SELECT d.model_id FROM blink.champion() c
+                               JOIN blink.blink_deployments d ON d.id = c.rollback_to_id
+                         UNION SELECT s.model_id FROM blink.blink_shadow_models s)) AS hashes,
+               """ + _LIBRARY_PLACE + """
+        """,
+        [],
     ),
     "model_library": ("SELECT compiled_lib FROM blink.vetted_models WHERE model_id = $1",
                       ["bigint"]),

@@ -156,3 +156,51 @@ def test_insert_checks_hash_and_feature_names(db, model_a):
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="distinct"):
             registry.insert_model(conn, dup)
         assert conn.execute("SELECT count(*) FROM blink.blink_models").fetchone()[0] == 0
+
+
+def test_promotions_prune_the_library_files_of_models_blink_no_longer_runs(users_db, model_a,
+                                                                          model_b, model_cat):
+    import os
+
+    from pyfuncs import library_files
+
+    with users_db.connect() as owner:
+        data_dir, oid = owner.execute(
+            "SELECT current_setting('data_directory'), oid FROM pg_database "
+            "WHERE datname = current_database()").fetchone()
+        directory = library_files.directory_in(data_dir, oid)
+
+        def files() -> set[str]:
+            return set(os.listdir(directory))
+
+        def score_in_a_new_session() -> None:  # it loads the champion: from its file or bytes
+            with users_db.connect() as session:
+                assert session.execute("SELECT blink_score('user-1')").fetchone()[0] is not None
+
+        def champion_file(model_id: int) -> str:
+            owner.execute("SELECT blink_promote(%s)", [model_id])
+            score_in_a_new_session()
+            sha = owner.execute("SELECT compiled_lib_sha256 FROM blink.vetted_models "
+                                "WHERE model_id = %s", [model_id]).fetchone()[0]
+            return f"{sha}.so"
+
+        def age_files() -> None:  # past the grace given to files another session may load
+            for name in files():
+                old = os.stat(os.path.join(directory, name)).st_mtime - 3600
+                os.utime(os.path.join(directory, name), (old, old))
+
+        # No probation: a replaced champion would otherwise stay live, as a shadow.
+        owner.execute("UPDATE blink.monitoring_policy SET probation = '0'")
+        a, b, c = (install(owner, m.artifact, promote=False) for m in (model_a, model_b, model_cat))
+        file_a, file_b = champion_file(a), champion_file(b)
+        assert files() == {file_a, file_b}  # a is b's rollback target
+        age_files()
+        file_c = champion_file(c)
+        assert files() == {file_b, file_c}  # c champion, b its rollback target, a neither
+        age_files()
+        owner.execute("SELECT blink_shadow_add(%s)", [a])
+        owner.execute("SELECT blink_rollback('test')")
+        # b is champion again, a its rollback target and a shadow, c none of these.
+        assert files() == {file_b}
+        score_in_a_new_session()
+        assert champion_file(c) == file_c and files() == {file_b, file_c}  # written again

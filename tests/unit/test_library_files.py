@@ -14,13 +14,15 @@ from tests.fix_models import model_row
 
 def test_store_then_find(tmp_path, model_a):
     art = model_a.artifact
-    directory = str(tmp_path / "libs")
+    directory = library_files.directory_in(str(tmp_path), 16384)
+    assert directory == str(tmp_path / "blink_libraries" / "16384")  # one per database
     assert library_files.find(directory, art.compiled_lib_sha256, len(art.compiled_lib)) is None
     path = library_files.store(directory, art.compiled_lib, art.compiled_lib_sha256)
     assert path == os.path.join(directory, f"{art.compiled_lib_sha256}.so")
     with open(path, "rb") as handle:
         assert handle.read() == art.compiled_lib
-    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    for level in (directory, os.path.dirname(directory)):
+        assert stat.S_IMODE(os.stat(level).st_mode) == 0o700
     assert os.listdir(directory) == [os.path.basename(path)]  # no partial file left
     assert library_files.find(directory, art.compiled_lib_sha256.upper(),
                               len(art.compiled_lib)) == path
@@ -96,3 +98,44 @@ def test_load_without_bytes_or_file_fetches_once(tmp_path, model_a):
     assert model.predict_row(list(model_a.population.features[0])) == pytest.approx(
         float(model_a.predict(model_a.population.features[:1])[0]), abs=1e-6)
     model.close()
+
+
+def _write(directory, name: str, age_s: float) -> str:
+    path = os.path.join(directory, name)
+    with open(path, "wb") as handle:
+        handle.write(b"x")
+    old = os.stat(path).st_mtime - age_s
+    os.utime(path, (old, old))
+    return name
+
+
+def test_prune_deletes_old_files_of_models_not_kept_and_nothing_else(tmp_path):
+    directory = str(tmp_path)
+    kept, retired, young, partial = "a" * 64, "b" * 64, "c" * 64, "d" * 64
+    names = {
+        "kept": _write(directory, f"{kept}.so", 3600),
+        "retired": _write(directory, f"{retired}.so", 3600),
+        "young": _write(directory, f"{young}.so", 10),  # just written: may be loading now
+        "partial": _write(directory, f"{partial}.so.123.partial", 3600),  # a crashed writer
+        "upper": _write(directory, f"{'E' * 64}.so", 3600),  # never a name store() writes
+        "other": _write(directory, "notes.txt", 3600),
+        "short": _write(directory, "ab.so", 3600),
+    }
+    removed = library_files.prune(directory, {kept.upper()}, grace_seconds=600)
+    assert removed == sorted([names["retired"], names["partial"]])
+    left = set(os.listdir(directory))
+    assert left == {names[k] for k in ("kept", "young", "upper", "other", "short")}
+    assert library_files.prune(str(tmp_path / "missing"), set()) == []
+
+
+def test_a_stored_library_runs_after_store_a_found_one_does_not(tmp_path, model_a):
+    art = model_a.artifact
+    directory = str(tmp_path / "libs")
+    calls = []
+    first = load_model(model_row(art), lambda: art.model_text, print, library_dir=directory,
+                       after_store=lambda: calls.append("stored"))
+    second = load_model(model_row(art), lambda: art.model_text, print, library_dir=directory,
+                        after_store=lambda: calls.append("stored"))
+    assert calls == ["stored"]  # only the load that wrote the file
+    first.close()
+    second.close()
