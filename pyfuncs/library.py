@@ -77,7 +77,7 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
 # TL2cgen's code is a branch per tree node, ~0.5 MB for 400 trees x 31 leaves: when a call
 # finds it out of the CPU's caches (a statement's first prediction), fetching those
 # instructions costs more than running them. -Os makes it smaller and measured as fast hot
-# and up to 2x faster cold (docs/benchmarks.md, "The kernel, hot and cold"). blink's own
+# and up to 2x faster cold (docs/benchmarks.md, "Compiled for size"). blink's own
 # loops (entry points, TreeSHAP) keep -O3: TreeSHAP ran ~20% slower at -Os.
 TREE_CFLAGS = ["-Os"]
 OWN_CFLAGS = ["-O3"]

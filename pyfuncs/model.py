@@ -145,10 +145,9 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     The library comes from its file in ``library_dir`` when one was written (see
     pyfuncs.library_files), else from ``fetch_library()`` (by default ``row["compiled_lib"]``),
     hash-checked (and then written there, after which ``after_store()`` runs). A library
-    whose hash does not match is refused
-    outright (never executed, never replaced by the fallback: the row itself is suspect). A
-    library that merely cannot be loaded here (another architecture or libc) falls back to
-    LightGBM with a warning.
+    whose hash does not match is refused outright (never executed, never replaced by the
+    fallback: the row itself is suspect). A library that merely cannot be loaded here
+    (another architecture or libc) falls back to LightGBM with a warning.
     """
     spec = FeatureSpec.from_json(row["feature_names"], row.get("feature_categories"))
     # The bands come as two arrays (SQL unpacks the JSON): json costs a session ~20 ms to import.
