@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 # Where a database's library files live (pyfuncs.library_files.directory_in): the server's
 # data directory and the database's oid, the same on every standby.
 _LIBRARY_PLACE = """current_setting('data_directory') AS data_directory,
-               (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())::bigint
-                   AS database_oid"""
+               (SELECT d.oid FROM pg_catalog.pg_database d
+                WHERE d.datname = current_database())::bigint AS database_oid"""
 
 _QUERIES: dict[str, tuple[str, list[str]]] = {
     # The champion and the user's latest snapshot in one round trip (blink_decide).
