@@ -71,7 +71,7 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
             (src / name).write_text(text)
         objects = {name: tree_cflags or TREE_CFLAGS for name in trees}
         objects.update({name[:-2]: OWN_CFLAGS for name in own if name.endswith(".c")})
-        _compile(src, objects, Path(libpath), threads)
+        compile_sources(src, objects, Path(libpath), threads)
 
 
 # TL2cgen's code is a branch per tree node, ~0.5 MB for 400 trees x 31 leaves: when a call
@@ -83,7 +83,8 @@ TREE_CFLAGS = ["-Os"]
 OWN_CFLAGS = ["-O3"]
 
 
-def _compile(src: Path, objects: dict[str, list[str]], libpath: Path, threads: int) -> None:
+def compile_sources(src: Path, objects: dict[str, list[str]], libpath: Path,
+                    threads: int) -> None:
     """gcc each ``name.c`` in ``src`` with its flags (in parallel), link them into ``libpath``."""
     import subprocess
     from concurrent.futures import ThreadPoolExecutor

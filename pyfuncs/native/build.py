@@ -2,20 +2,22 @@
 
 In production the model's library is built by pyfuncs.vet_worker with TL2cgen's sources;
 this helper builds only the SHAP half (treeshap.c + the generated tables) so the tests can
-compare it with LightGBM's pred_contrib.
+compare it with LightGBM's pred_contrib. It compiles as production does (blink's own flags,
+pyfuncs.library), and refuses any compiler warning.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from pyfuncs.library import OWN_CFLAGS, compile_sources
 from pyfuncs.shap_codegen import native_sources
 
-CFLAGS = ["-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror"]
+WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
 
 def build_library(sources: dict[str, str], directory: str) -> str:
@@ -27,8 +29,8 @@ def build_library(sources: dict[str, str], directory: str) -> str:
         with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
             f.write(text)
     path = os.path.join(directory, "libblinkshap.so")
-    c_files = sorted(os.path.join(directory, n) for n in files if n.endswith(".c"))
-    subprocess.run(["gcc", *CFLAGS, "-o", path, *c_files, "-lm"], check=True)
+    compile_sources(Path(directory), {n[:-2]: OWN_CFLAGS + WARNINGS for n in sorted(files)
+                                      if n.endswith(".c")}, Path(path), threads=1)
     return path
 
 
