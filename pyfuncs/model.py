@@ -205,19 +205,17 @@ class ModelCache:
             raise ValueError(f"a model cache holds at least one model, not {capacity}")
         self.capacity = capacity
         self._models: dict[int, LoadedModel] = {}  # least recently used first
-        self._last: tuple[int, LoadedModel] | None = None  # the most recent: never evicted
 
     def get(self, model_id: int, load: Callable[[int], LoadedModel]) -> LoadedModel:
-        last = self._last
-        if last is not None and last[0] == model_id:  # the usual case: the champion again
-            return last[1]
-        model = self._models.pop(model_id, None)
+        models = self._models
+        if models and next(reversed(models)) == model_id:  # the usual case: the champion
+            return models[model_id]  # already the most recent: nothing to reorder
+        model = models.pop(model_id, None)
         if model is None:
             model = load(model_id)
-        self._models[model_id] = model  # (re)inserted last: the most recently used
-        self._last = (model_id, model)
-        while len(self._models) > self.capacity:
-            evicted = self._models.pop(next(iter(self._models)))
+        models[model_id] = model  # (re)inserted last: the most recently used
+        while len(models) > self.capacity:
+            evicted = models.pop(next(iter(models)))
             evicted.close()  # its mapping (and memory file, if any) go with it
         return model
 
