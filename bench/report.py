@@ -77,6 +77,8 @@ def table(results: dict[str, Any]) -> str:
                 note = f"{_fmt(mid) + 'x':>8}  {spread:<17} {ref}"
             else:
                 note = f"{'':>8}  {'':<17} reference"
+            if s.get("empty_rounds"):
+                note += f"  ({s['empty_rounds']} round(s) completed no request)"
             lines.append(f"  {name:<16}{n:>8}{_fmt(s['p50_ms']):>10}{_fmt(s['p95_ms']):>10}"
                          f"{_fmt(s['p99_ms']):>10}{_fmt(s['requests_per_s'], 0):>10}  {note}")
     lines.append("")
@@ -152,7 +154,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         ax.fill_between(xs, [s["p50_ms"] for s in per_clients.values()],
                         [s["p99_ms"] for s in per_clients.values()], alpha=0.15)
         for x, s in zip(xs, per_clients.values(), strict=True):  # each round's own p50
-            rounds = s.get("rounds", [])
+            rounds = [r for r in s.get("rounds", []) if r["p50_ms"] is not None]
             ax.scatter([x] * len(rounds), [r["p50_ms"] for r in rounds], s=9, marker="_",
                        color=line.get_color(), alpha=0.8)
     ax.set_xscale("log", base=2)

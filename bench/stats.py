@@ -42,6 +42,11 @@ def summarize(latencies_ms: Sequence[float] | npt.NDArray[np.float64],
     }
 
 
+# The summary of a round that completed no request: no percentiles, nothing to compare.
+EMPTY_ROUND: dict[str, Any] = {"p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None,
+                               "requests": 0, "requests_per_s": None}
+
+
 def ratio(value: float | None, reference: float | None) -> float | None:
     """``value / reference``, or None when either is missing or the reference is zero."""
     if value is None or reference is None or reference == 0 or math.isnan(reference):
@@ -67,10 +72,20 @@ def pool_rounds(rounds: Sequence[Samples]) -> dict[str, Any]:
     """
     if not rounds:
         raise ValueError("no rounds: the point was never measured")
-    per_round = [summarize(latencies, seconds) for latencies, seconds in rounds]
-    pooled = summarize(np.concatenate([np.asarray(lat, dtype=np.float64) for lat, _ in rounds]),
-                       sum(seconds for _, seconds in rounds))
-    pooled["p50_ms_round_median"] = round(float(np.median([s["p50_ms"] for s in per_round])), 4)
+    measured = [(latencies, seconds) for latencies, seconds in rounds if len(latencies)]
+    if not measured:
+        raise ValueError(f"no latency samples: none of the point's {len(rounds)} rounds "
+                         "completed a request")
+    # A round that completed no request (a stalled machine) is kept as such and left out
+    # of the pooled figures and of its ratios, instead of discarding the whole run.
+    per_round = [summarize(latencies, seconds) if len(latencies) else dict(EMPTY_ROUND)
+                 for latencies, seconds in rounds]
+    pooled = summarize(np.concatenate([np.asarray(lat, dtype=np.float64)
+                                       for lat, _ in measured]),
+                       sum(seconds for _, seconds in measured))
+    pooled["p50_ms_round_median"] = round(float(np.median(
+        [s["p50_ms"] for s in per_round if s["requests"]])), 4)
+    pooled["empty_rounds"] = len(rounds) - len(measured)
     pooled["rounds"] = per_round
     return pooled
 

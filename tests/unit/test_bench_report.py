@@ -66,6 +66,23 @@ def test_rounds_pool_samples_and_keep_each_rounds_summary():
         pool_rounds([])
 
 
+def test_a_round_without_requests_is_kept_but_left_out_of_the_figures_and_ratios():
+    point = pool_rounds([Samples([1.0, 2.0, 3.0], 1.0), Samples([], 1.5),
+                         Samples([10.0] * 5, 2.0)])
+    assert point["requests"] == 8
+    assert point["requests_per_s"] == pytest.approx(8 / 3, abs=0.1)  # measured rounds only
+    assert point["empty_rounds"] == 1
+    assert [r["requests"] for r in point["rounds"]] == [3, 0, 5]
+    assert point["rounds"][1]["p50_ms"] is None
+    assert point["p50_ms_round_median"] == pytest.approx(6.0)
+    reference = pool_rounds([Samples([1.0], 1.0)] * 3)
+    ratios = round_ratios(point, reference)
+    assert ratios["ratio_per_round"] == [2.0, None, 10.0]
+    assert ratios["ratio_median"] == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="none of the point's 2 rounds"):
+        pool_rounds([Samples([], 1.0), Samples([], 1.0)])
+
+
 def test_ratios_are_taken_round_by_round_and_reported_as_median_and_spread():
     def point(*p50s):
         return {"rounds": [{"p50_ms": p} for p in p50s]}
@@ -212,3 +229,19 @@ def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
     assert [verdicts[i]["pass"] for i in (0, 6, 9)] == [None, None, None]
     missing["targets"] = verdicts
     assert table(missing).count("n/a") >= 3
+
+
+def test_a_round_without_requests_is_named_and_not_judged():
+    results = _results()
+    samples = {name: {n: [Samples([p] * 30, 1.0) for p in p50s] for n in (1, 4, 16)}
+               for name, p50s in {"floor": [0.10, 0.12, 0.11], "blink_score": [0.115, 0.14, 0.1],
+                                  "blink_score_py": [0.2] * 3,
+                                  "microservice": [2.6] * 3}.items()}
+    samples["blink_score"][1][2] = Samples([], 1.0)  # the third 1-client round: no request
+    results["latency"]["points"] = combine(samples)
+    added = targets.judge(results)[2]
+    assert added["value"] == pytest.approx(2.0)  # the worst of the two rounds judged
+    assert "worst of 2 rounds" in added["measured_as"]
+    assert "1 round(s) completed no request" in added["measured_as"]
+    results["targets"] = targets.judge(results)
+    assert "1 round(s) completed no request" in table(results)
