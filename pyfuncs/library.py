@@ -8,7 +8,8 @@ differs from what ``tl2cgen.export_lib`` would build:
   double whose low 4 bytes are 0xFFFFFFFF is no longer misread as missing (TL2cgen 1.0);
 * ``native/blink_entry.c`` adds ``blink_predict_be`` (one row of big-endian doubles, as
   PostgreSQL's float8send writes them) and ``blink_predict_rows`` (native doubles): one
-  call per row or per batch, no DMatrix;
+  call per row or per batch, no DMatrix; and makes the library the Python module
+  ``blink_model`` too (its one-row scorers, called without ctypes);
 * given LightGBM's dump of the model, ``native/treeshap.c`` and the model's tree tables
   (pyfuncs.shap_codegen) add ``blink_shap``: exact TreeSHAP, LightGBM's ``pred_contrib``;
 * TL2cgen's tree code is compiled for size (``TREE_CFLAGS``), blink's own for speed.
@@ -71,6 +72,7 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
             (src / name).write_text(text)
         objects = {name: tree_cflags or TREE_CFLAGS for name in trees}
         objects.update({name[:-2]: OWN_CFLAGS for name in own if name.endswith(".c")})
+        objects["blink_entry"] = OWN_CFLAGS + python_cflags()  # also a Python module
         compile_sources(src, objects, Path(libpath), threads)
 
 
@@ -81,6 +83,18 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
 # loops (entry points, TreeSHAP) keep -O3: TreeSHAP ran ~20% slower at -Os.
 TREE_CFLAGS = ["-Os"]
 OWN_CFLAGS = ["-O3"]
+
+
+def python_cflags() -> list[str]:
+    """Flags to compile against this Python's C headers (the entry points are also a Python
+    module, on the stable ABI, so any Python 3.9+ loads it; no libpython is linked)."""
+    import sysconfig
+
+    include = sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        raise LibraryBuildError(f"Python's C headers are not installed ({include}/Python.h is "
+                                "missing): install python3-dev (Debian) for this Python")
+    return [f"-I{include}"]
 
 
 def compile_sources(src: Path, objects: dict[str, list[str]], libpath: Path,

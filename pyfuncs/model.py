@@ -75,9 +75,9 @@ class LoadedModel:
     def close(self) -> None:
         """Release the compiled library (called when the cache drops this model)."""
         if self.compiled is not None:
+            self._stored = None  # first: it may hold the library's scorer (and so its module)
             self.compiled.close()
             self.compiled = None
-            self._stored = None
 
     @property
     def engine(self) -> str:

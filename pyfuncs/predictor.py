@@ -2,9 +2,14 @@
 
 Libraries built by pyfuncs.library export blink's entry points: a row is plain doubles with
 NaN for missing, given native (``blink_predict_rows``) or big endian as stored
-(``blink_predict_be``), one call per row or per batch. Libraries vetted before those
-existed export only TL2cgen's ``predict(union Entry*, int pred_margin, double* out)``, which
-this module still drives, with two TL2cgen 1.0 facts:
+(``blink_predict_be``), one call per row or per batch. They are also the Python extension
+module ``blink_model``, loaded without ctypes: a session's single scores never import
+ctypes (~8 ms of its first call in the server) nor pay a ctypes call (~1 µs). Batches and
+TreeSHAP reach the same library through ctypes, loaded on first use beside numpy.
+
+Libraries vetted before those existed export only TL2cgen's ``predict(union Entry*, int
+pred_margin, double* out)``, which this module still drives through ctypes, with two
+TL2cgen 1.0 facts:
 
 * ``predict`` *adds* into ``out``, so ``out`` is zeroed before every call;
 * an Entry is "missing" when its low 4 bytes are 0xFFFFFFFF, which a real double can also
@@ -13,7 +18,6 @@ this module still drives, with two TL2cgen 1.0 facts:
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from pyfuncs._typing import Any, Callable, Sequence
@@ -21,10 +25,7 @@ from pyfuncs.errors import ArtifactIntegrityError
 from pyfuncs.integrity import verify_artifact
 
 SMALL_BATCH = 8  # rows; predict_batch scores smaller batches with the per-row ctypes loop
-
-
-class Entry(ctypes.Union):
-    _fields_ = [("missing", ctypes.c_int), ("fvalue", ctypes.c_double), ("qvalue", ctypes.c_int)]
+MODULE_NAME = "blink_model"  # the library's Python module (pyfuncs/native/blink_entry.c)
 
 
 class CompiledPredictor:
@@ -33,105 +34,149 @@ class CompiledPredictor:
     def __init__(self, library: bytes, expected_sha256: str, num_features: int) -> None:
         """Load ``library`` (its bytes) after checking them against ``expected_sha256``."""
         verify_artifact(library, expected_sha256, "compiled library")
-        lib, path = _load_library(library)
-        self._setup(lib, path, num_features, owns_file=True)
+        path = _load_library(library)
+        try:
+            self._setup(path, num_features, owns_file=True)
+        except BaseException:
+            _remove_file(path)
+            raise
 
     @classmethod
     def from_file(cls, path: str, num_features: int) -> CompiledPredictor:
         """Load a library file already checked when it was written (pyfuncs.library_files)."""
         predictor = cls.__new__(cls)
-        predictor._setup(ctypes.CDLL(path), path, num_features, owns_file=False)
+        predictor._setup(path, num_features, owns_file=False)
         return predictor
 
-    def _setup(self, lib: ctypes.CDLL, path: str, num_features: int, *,
-               owns_file: bool) -> None:
+    def _setup(self, path: str, num_features: int, *, owns_file: bool) -> None:
+        """Load the library at ``path``: as the module when it is one, else with ctypes.
+
+        Raises OSError when the library cannot load here (another architecture or libc).
+        """
         self.library_path = path
         self._owns_file = owns_file  # a memory file or private copy, released by close()
-        self._lib: ctypes.CDLL | None = lib
-        expected = int(lib.get_num_feature())
+        self.num_features = num_features
+        self._lib: Any = None  # the ctypes handle, opened on first use (_ctypes_library)
+        self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
+        self._module: Any = _load_module(path)
+        if self._module is not None:
+            expected = int(self._module.num_features)
+            self._be: Any = self._module.predict_be
+            self._predict_values: Any = self._module.predict_values
+        else:  # a library vetted before blink's module: TL2cgen's predict, through ctypes
+            self._be = self._predict_values = None
+            expected = int(self._ctypes_library().get_num_feature())
         if expected != num_features:
-            self._lib = None
+            self._release_library()
             raise ArtifactIntegrityError(
                 f"compiled library expects {expected} features, the model row lists {num_features}"
             )
+
+    def _ctypes_library(self) -> Any:
+        """The library through ctypes (batches, TreeSHAP, older libraries), opened once."""
+        if self._lib is not None:
+            return self._lib
+        import ctypes
+
+        lib = ctypes.CDLL(self.library_path)  # the module's own dlopen: the same library
         lib.predict.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
         lib.predict.restype = None
-        self._predict: Any = lib.predict
-        self.num_features = num_features
-        self._row = (Entry * num_features)()
-        # Two views of the row's memory: doubles to write values, and 32-bit ints whose even
-        # slots alias each Entry's "missing" field (offset 0). Plain arrays index faster
-        # than Entry objects, and this is the per-call hot path.
-        self._values = (ctypes.c_double * num_features).from_buffer(self._row)
-        self._words = (ctypes.c_int32 * (2 * num_features)).from_buffer(self._row)
-        self._out = (ctypes.c_double * 1)()
-        row_at, out_at = ctypes.addressof(self._row), ctypes.addressof(self._out)
-        predict = lib.predict
-        self._call: Any = lambda: predict(row_at, 0, out_at)
-        self._runtime: Any = None  # tl2cgen's batch predictor, built on first predict_batch
-        # blink's own entry points (pyfuncs.library); None for a library built before them.
-        self._rows: Any = None
-        self._be: Any = None
-        self._matrix_rows: Any = None
         self._shap: Any = None  # blink_shap (exact TreeSHAP), when the library has it
         if hasattr(lib, "blink_shap"):
             lib.blink_shap.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
             lib.blink_shap.restype = ctypes.c_int32
             self._shap = lib.blink_shap
+        self._matrix_rows: Any = None  # blink_predict_rows; None before blink's entry points
         if hasattr(lib, "blink_abi_version"):
             lib.blink_predict_rows.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
             lib.blink_predict_rows.restype = None
-            lib.blink_predict_be.argtypes = [ctypes.c_char_p]
-            lib.blink_predict_be.restype = ctypes.c_double
-            rows = lib.blink_predict_rows
-            self._rows = lambda: rows(row_at, 1, out_at)
-            self._be = lib.blink_predict_be
-            self._matrix_rows = rows
+            self._matrix_rows = lib.blink_predict_rows
+        if self._module is None:
+            self._setup_tl2cgen_row(lib)
+        self._lib = lib
+        return lib
+
+    def _setup_tl2cgen_row(self, lib: Any) -> None:
+        """One reusable row of TL2cgen Entry unions, for predict_row on older libraries."""
+        import ctypes
+
+        class Entry(ctypes.Union):
+            _fields_ = [("missing", ctypes.c_int), ("fvalue", ctypes.c_double),
+                        ("qvalue", ctypes.c_int)]
+
+        n = self.num_features
+        self._row = (Entry * n)()
+        # Two views of the row's memory: doubles to write values, and 32-bit ints whose even
+        # slots alias each Entry's "missing" field (offset 0). Plain arrays index faster
+        # than Entry objects, and this is the per-call hot path.
+        self._values = (ctypes.c_double * n).from_buffer(self._row)
+        self._words = (ctypes.c_int32 * (2 * n)).from_buffer(self._row)
+        self._out = (ctypes.c_double * 1)()
+        row_at, out_at = ctypes.addressof(self._row), ctypes.addressof(self._out)
+        predict = lib.predict
+        self._call: Any = lambda: predict(row_at, 0, out_at)
 
     def close(self) -> None:
         """Unload the library and release its memory file (the model left the cache).
 
-        TL2cgen's runtime holds its own dlopen of the same path: it is freed first, so our
-        dlclose drops the last reference, the mapping goes, and the descriptor can be closed
+        TL2cgen's runtime holds its own dlopen of the same path: it is freed first, then
+        ctypes' handle, then the module's (only once nothing refers to the module: code
+        still in use is never unmapped). The mapping goes, and the descriptor can be closed
         (its number may then serve another model's fresh dlopen safely).
         """
-        if self._lib is None:
+        if self._module is None and self._lib is None:
             return
+        unloaded = self._release_library()
+        # Not a shared library file (which other sessions load too). A memory file whose
+        # library is still loaded stays open: glibc finds loaded libraries by path, so its
+        # /proc/self/fd/N name must not pass to another model's file.
+        if self._owns_file and unloaded:
+            _remove_file(self.library_path)
+
+    def _release_library(self) -> bool:
+        """Drop every handle on the library; True when it is unloaded (or never was)."""
         if self._runtime is not None:
             from tl2cgen.libloader import _LIB, _check_call
 
             _check_call(_LIB.TL2cgenPredictorFree(self._runtime.handle))
             self._runtime.handle = None
             self._runtime = None
-        import _ctypes
+        self._be = self._predict_values = self._call = None
+        if self._lib is not None:
+            import _ctypes
 
-        self._call = self._predict = self._rows = self._be = None
-        self._matrix_rows = self._shap = None
-        _ctypes.dlclose(self._lib._handle)
-        self._lib = None
-        if not self._owns_file:  # a shared library file: other sessions load it too
-            return
-        if self.library_path.startswith("/proc/self/fd/"):
-            os.close(int(self.library_path.rsplit("/", 1)[1]))
-        else:
-            os.unlink(self.library_path)
-            os.rmdir(os.path.dirname(self.library_path))
+            self._matrix_rows = self._shap = None
+            _ctypes.dlclose(self._lib._handle)
+            self._lib = None
+        if self._module is None:
+            return True
+        # A module's functions refer to it and it to them: its namespace is cleared first,
+        # so reference counting frees it. If anything else still holds it, the library
+        # stays loaded: unmapping code that may still run would crash the server.
+        import weakref
+
+        alive = weakref.ref(self._module)
+        vars(self._module).clear()
+        self._module = None
+        return alive() is None and _dlclose_loaded(self.library_path, times=1)
 
     @property
     def stored_scorer(self) -> Callable[[bytes], float] | None:
-        """The library's scorer of one stored vector (big-endian float8s, NaN missing; the
-        caller checks its length), called as is: no Python frame between a score and the
+        """The library's scorer of one stored vector (big-endian float8s, NaN missing; it
+        refuses another length), called as is: no Python frame between a score and the
         trees. None for a library built before blink's entry points."""
         return self._be  # type: ignore[no-any-return]
 
     @property
     def has_shap(self) -> bool:
+        self._ctypes_library()
         return self._shap is not None
 
     def contributions(self, matrix: Any) -> Any:
         """Exact TreeSHAP values, as LightGBM's pred_contrib: (n, features + 1), base last."""
         import numpy as np
 
+        self._ctypes_library()
         data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
         out = np.empty((len(data), self.num_features + 1))
         status = self._shap(data.ctypes.data, len(data), out.ctypes.data)
@@ -141,10 +186,9 @@ class CompiledPredictor:
 
     def predict_row(self, values: Sequence[float]) -> float | None:
         """Probability for one row, or None when the row hits TL2cgen's missing-value bug."""
-        if self._rows is not None:
-            self._values[:] = values  # type: ignore[call-overload]
-            self._rows()
-            return self._out[0]
+        if self._predict_values is not None:
+            return self._predict_values(values)  # type: ignore[no-any-return]
+        self._ctypes_library()
         cells, words = self._values, self._words
         for i, value in enumerate(values):
             if value != value:  # NaN: missing
@@ -156,12 +200,13 @@ class CompiledPredictor:
         out = self._out
         out[0] = 0.0  # predict() adds into out
         self._call()
-        return out[0]
+        return out[0]  # type: ignore[no-any-return]
 
     def predict_matrix(self, matrix: Any) -> tuple[Any, Any]:
         """Probabilities for a float64 matrix; returns (probabilities, rows hitting the bug)."""
         import numpy as np
 
+        lib = self._ctypes_library()
         if self._matrix_rows is not None:
             data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
             out = np.empty(len(data))
@@ -175,7 +220,7 @@ class CompiledPredictor:
         out = np.zeros(len(data))
         row_bytes = data.strides[0]
         base, out_base = data.ctypes.data, out.ctypes.data
-        predict = self._predict
+        predict = lib.predict
         for i in range(len(data)):
             predict(base + i * row_bytes, 0, out_base + i * 8)
         return out, buggy
@@ -188,6 +233,7 @@ class CompiledPredictor:
         """
         import numpy as np
 
+        self._ctypes_library()
         data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
         # blink's entry point, or a few direct calls: both cheaper than building a DMatrix
         if len(data) <= SMALL_BATCH or self._matrix_rows is not None:
@@ -235,37 +281,83 @@ class BoosterPredictor:
         return self._booster.predict(data, raw_score=True, num_threads=1)
 
 
-def _load_library(library: bytes) -> tuple[ctypes.CDLL, str]:
-    """dlopen the bytes; returns the handle and a path that reopens the same library.
+def _load_library(library: bytes) -> str:
+    """Write the bytes where they can be loaded; returns that path (``_remove_file`` frees it).
 
-    The library lives in an anonymous memory file (memfd) whose descriptor stays open while
-    the model is loaded: nothing is left on disk, and TL2cgen's batch runtime can dlopen the
-    same path (glibc hands back the already loaded library). ``CompiledPredictor.close``
-    unloads it and closes the descriptor. Where memfd is unavailable or not executable, the
-    file goes to a private 0700 directory, removed by ``close``.
+    The library goes to an anonymous memory file (memfd) whose descriptor stays open while
+    the model is loaded: nothing is left on disk, and ctypes and TL2cgen's batch runtime can
+    dlopen the same path (glibc hands back the already loaded library). Where memfd is
+    unavailable, the file goes to a private 0700 directory.
     """
     if hasattr(os, "memfd_create"):
         fd = os.memfd_create("blink-model")
         try:
             with open(fd, "wb", closefd=False) as handle:
                 handle.write(library)
-            path = f"/proc/self/fd/{fd}"
-            return ctypes.CDLL(path), path
         except OSError:
             os.close(fd)
+        else:
+            return f"/proc/self/fd/{fd}"
     import tempfile  # only here: it costs ~8 ms of a session's first call to import
 
     directory = tempfile.mkdtemp(prefix="blink-model-")  # mode 0700
     path = os.path.join(directory, "model.so")
     with open(path, "wb") as handle:
         handle.write(library)
-    try:
-        return ctypes.CDLL(path), path
-    except OSError:
-        # Not loadable here (another architecture or libc): leave nothing behind.
+    return path
+
+
+def _remove_file(path: str) -> None:
+    """Release what ``_load_library`` wrote: close the memory file, or delete the copy."""
+    if path.startswith("/proc/self/fd/"):
+        os.close(int(path.rsplit("/", 1)[1]))
+    else:
         os.unlink(path)
-        os.rmdir(directory)
-        raise
+        os.rmdir(os.path.dirname(path))
+
+
+class _ModuleSpec:
+    """What ``_imp.create_dynamic`` reads of a module spec: its name and file."""
+
+    __slots__ = ("name", "origin")
+
+    def __init__(self, name: str, origin: str) -> None:
+        self.name, self.origin = name, origin
+
+
+def _load_module(path: str) -> Any:
+    """The library's ``blink_model`` module, or None when it is not one (an older library).
+
+    ``_imp`` is what importlib's ExtensionFileLoader calls; importing importlib.machinery
+    would cost a session's first call ~1 ms more. The module is not put in sys.modules:
+    each model's library is its own module object. Raises OSError when the library cannot
+    load here at all.
+    """
+    import _imp
+
+    try:
+        module = _imp.create_dynamic(_ModuleSpec(MODULE_NAME, path))  # type: ignore[arg-type]
+    except ImportError as exc:
+        # Not loadable (OSError, as ctypes would say), or loaded but not a module: then
+        # Python kept its dlopen, which is released here so close() can unload the library.
+        if _dlclose_loaded(path, times=1):
+            return None
+        raise OSError(str(exc)) from None
+    _imp.exec_dynamic(module)
+    return module
+
+
+def _dlclose_loaded(path: str, *, times: int) -> bool:
+    """dlclose the already loaded library at ``path`` ``times`` times; False if not loaded."""
+    import _ctypes
+
+    try:
+        handle = _ctypes.dlopen(path, os.RTLD_NOW | os.RTLD_NOLOAD)  # one more reference
+    except OSError:
+        return False
+    for _ in range(times + 1):
+        _ctypes.dlclose(handle)
+    return True
 
 
 def _runtime_predictor(path: str) -> Any:
@@ -274,6 +366,8 @@ def _runtime_predictor(path: str) -> Any:
     ``tl2cgen.Predictor()`` resolves symlinks, which turns /proc/self/fd/N into a name that
     does not exist, so we call the same C entry point it calls, with the path as is.
     """
+    import ctypes
+
     import tl2cgen
     from tl2cgen.libloader import _LIB, _check_call
     from tl2cgen.util import c_str

@@ -150,6 +150,16 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     if not diff <= PARITY_TOLERANCE:
         raise Refused(f"the compiled library disagrees with LightGBM by {diff:.3g} "
                       f"(> {PARITY_TOLERANCE}) on probe rows")
+    # The server's single scores call the library's module, not this batch entry point.
+    scorer = compiled.stored_scorer
+    if scorer is None:
+        raise Refused("the compiled library lacks blink's scoring module (blink_model)")
+    rows = probe[ok][:256]
+    one = np.array([scorer(r.astype(">f8").tobytes()) for r in rows])
+    one_diff = float(np.abs(one - expected[ok][:256]).max()) if len(rows) else 0.0
+    if not one_diff <= PARITY_TOLERANCE:
+        raise Refused(f"the compiled library's one-row scorer disagrees with LightGBM by "
+                      f"{one_diff:.3g} (> {PARITY_TOLERANCE}) on probe rows")
     # The reasons too: the library's TreeSHAP, exact against LightGBM's own.
     shap_diff = float(np.abs(compiled.contributions(probe)
                              - booster.predict(probe, pred_contrib=True, num_threads=1)).max())

@@ -4,12 +4,22 @@
  * TL2cgen's "missing" tests into isnan() tests, so every finite double is read as a value
  * (TL2cgen 1.0 reads a double whose low 4 bytes are 0xFFFFFFFF as missing). Rows may come
  * big endian, exactly as PostgreSQL's float8send writes them (the stored feature vectors),
- * so neither Python nor numpy touches each value. */
+ * so neither Python nor numpy touches each value.
+ *
+ * The library is also a Python extension module, "blink_model" (stable ABI, Python 3.9+),
+ * so the server scores one row with a plain Python call: loading ctypes would cost a
+ * session's first call ~8 ms, and each ctypes call ~1 us. Everything else (batches,
+ * TreeSHAP) goes through ctypes, beside numpy. */
+#define Py_LIMITED_API 0x03090000
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
 #include "header.h"
 #include <stdint.h>
 #include <string.h>
 
-int32_t blink_abi_version(void) { return 1; }
+/* 2: the library is also the "blink_model" Python module (below). */
+int32_t blink_abi_version(void) { return 2; }
 
 static double load_be(const unsigned char* p) {
   uint64_t u;
@@ -42,3 +52,63 @@ void blink_predict_rows(const double* x, int64_t rows, double* out) {
     predict(data, 0, out + i);
   }
 }
+
+/* --- the "blink_model" Python module ------------------------------------------------- */
+
+/* predict_be(vector: bytes) -> float: blink_predict_be on one stored vector. */
+static PyObject* py_predict_be(PyObject* module, PyObject* vector) {
+  char* bytes;
+  Py_ssize_t size;
+  (void)module;
+  if (PyBytes_AsStringAndSize(vector, &bytes, &size) < 0) return NULL;
+  if (size != 8 * (Py_ssize_t)get_num_feature()) {
+    return PyErr_Format(PyExc_ValueError, "a stored feature vector of %zd bytes, the library "
+                        "reads %d", size, 8 * (int)get_num_feature());
+  }
+  return PyFloat_FromDouble(blink_predict_be((const unsigned char*)bytes));
+}
+
+/* predict_values(values: list | tuple of float) -> float: one row, NaN for missing. */
+static PyObject* py_predict_values(PyObject* module, PyObject* values) {
+  const int32_t n = get_num_feature();
+  union Entry data[n];
+  double out = 0.0;
+  (void)module;
+  if (!PyList_Check(values) && !PyTuple_Check(values)) {
+    PyErr_SetString(PyExc_TypeError, "predict_values takes a list or a tuple of floats");
+    return NULL;
+  }
+  if (PySequence_Size(values) != n) {
+    return PyErr_Format(PyExc_ValueError, "%zd feature values, the library reads %d",
+                        PySequence_Size(values), (int)n);
+  }
+  for (int32_t j = 0; j < n; ++j) {
+    PyObject* item = PySequence_GetItem(values, j);  /* new reference */
+    if (item == NULL) return NULL;
+    data[j].fvalue = PyFloat_AsDouble(item);
+    Py_DECREF(item);
+    if (data[j].fvalue == -1.0 && PyErr_Occurred()) return NULL;
+  }
+  predict(data, 0, &out);
+  return PyFloat_FromDouble(out);
+}
+
+static int blink_model_exec(PyObject* module) {
+  return PyModule_AddIntConstant(module, "num_features", get_num_feature());
+}
+
+static PyMethodDef blink_model_methods[] = {
+    {"predict_be", py_predict_be, METH_O,
+     "Probability of one row of big-endian float8s (NaN missing), as stored."},
+    {"predict_values", py_predict_values, METH_O,
+     "Probability of one row of floats (NaN missing)."},
+    {NULL, NULL, 0, NULL}};
+
+static PyModuleDef_Slot blink_model_slots[] = {{Py_mod_exec, (void*)blink_model_exec},
+                                               {0, NULL}};
+
+static struct PyModuleDef blink_model_def = {
+    PyModuleDef_HEAD_INIT, "blink_model", "One model's compiled trees (pyfuncs.predictor).",
+    0, blink_model_methods, blink_model_slots, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit_blink_model(void) { return PyModuleDef_Init(&blink_model_def); }

@@ -227,3 +227,56 @@ def test_model_libraries_explain_exactly_like_lightgbm(compiled, model_a, model_
         d, allow_unknown=True, where="") for d in model_cat.documents[:300]])
     expected = model_cat.booster.predict(frame_codes, pred_contrib=True, num_threads=1)
     assert np.abs(cat.contributions(frame_codes) - expected).max() <= 1e-9
+
+
+def test_the_library_is_a_module_that_refuses_rows_of_another_length(compiled, model_a):
+    row = model_a.population.features[0]
+    n = 8 * len(row)
+    with pytest.raises(ValueError, match=f"{n - 8} bytes, the library reads {n}"):
+        compiled.stored_scorer(row.astype(">f8").tobytes()[:-8])
+    with pytest.raises(ValueError, match=f"{n + 1} bytes, the library reads {n}"):
+        compiled.stored_scorer(row.astype(">f8").tobytes() + b"x")
+    with pytest.raises(TypeError):
+        compiled.stored_scorer("not bytes")
+    with pytest.raises(ValueError, match="3 feature values, the library reads"):
+        compiled.predict_row([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError):
+        compiled.predict_row([1.0] * (len(row) - 1) + ["x"])
+
+
+def test_a_library_still_referred_to_stays_loaded_after_close(model_a):
+    """Code that may still run is never unmapped; its memory file stays open meanwhile."""
+    a = model_a.artifact
+    compiled = CompiledPredictor(a.compiled_lib, a.compiled_lib_sha256, len(a.feature_names))
+    row = model_a.population.features[0]
+    scorer = compiled.stored_scorer
+    compiled.close()
+    assert scorer(row.astype(">f8").tobytes()) == pytest.approx(model_a.predict(row[None])[0],
+                                                                abs=1e-12)
+    assert os.path.exists(compiled.library_path)  # the /proc/self/fd name is not reused
+
+
+def test_single_scores_never_import_ctypes(model_a, tmp_path):
+    """A session's first score pays no ctypes import (~8 ms in the server); batches do."""
+    import subprocess
+    import sys
+
+    (tmp_path / "lib.so").write_bytes(model_a.artifact.compiled_lib)
+    row = model_a.population.features[0]
+    script = f"""
+import sys
+from pyfuncs.predictor import CompiledPredictor
+compiled = CompiledPredictor.from_file({str(tmp_path / "lib.so")!r}, {len(row)})
+print(compiled.stored_scorer(bytes.fromhex({row.astype(">f8").tobytes().hex()!r})))
+print(compiled.predict_row({[float(v) for v in row]!r}))
+print("ctypes" in sys.modules, "_ctypes" in sys.modules)
+compiled.predict_matrix([{[float(v) for v in row]!r}])
+print("ctypes" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script.replace("nan", "float('nan')")],
+                         capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(predictor.__file__))).stdout.split("\n")
+    expected = model_a.predict(row[None])[0]
+    assert float(out[0]) == pytest.approx(expected, abs=1e-12)
+    assert float(out[1]) == pytest.approx(expected, abs=1e-12)
+    assert out[2:4] == ["False False", "True"]
