@@ -85,6 +85,19 @@ TREE_CFLAGS = ["-Os"]
 OWN_CFLAGS = ["-O3"]
 
 
+def build_fingerprint() -> str:
+    """sha256 of the sources that shape a library beside the model (this module, blink's C
+    and the TreeSHAP generator): vetting caches per build, so a changed build vets again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in (Path(__file__), ENTRY_SOURCE, here / "shap_codegen.py",
+                 *sorted((here / "native").glob("treeshap.[ch]"))):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def python_cflags() -> list[str]:
     """Flags to compile against this Python's C headers (the entry points are also a Python
     module, on the stable ABI, so any Python 3.9+ loads it; no libpython is linked)."""

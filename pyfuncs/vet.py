@@ -113,8 +113,12 @@ def _vet_cached(model_text: str, feature_names: list[str], categories: dict[str,
     import sys
     from importlib import metadata
 
-    # Same text, same toolchain, same verdict: a new LightGBM or TL2cgen vets again.
+    from pyfuncs.library import build_fingerprint
+
+    # Same text, same toolchain, same verdict: a new LightGBM or TL2cgen, or a change to
+    # blink's own part of the library, vets again.
     toolchain = [metadata.version(n) for n in ("lightgbm", "treelite", "tl2cgen", "numpy")]
+    toolchain.append(build_fingerprint())
     key = sha256_hex(json.dumps([model_text, feature_names, categories, _platform_tag(),
                                  sys.version, toolchain], sort_keys=True).encode("utf-8"))
     library_file = os.path.join(cache_dir, f"{key}.so")
