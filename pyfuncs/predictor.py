@@ -158,7 +158,7 @@ class CompiledPredictor:
         alive = weakref.ref(self._module)
         vars(self._module).clear()
         self._module = None
-        return alive() is None and _dlclose_loaded(self.library_path, times=1)
+        return alive() is None and _release_python_dlopen(self.library_path)
 
     @property
     def stored_scorer(self) -> Callable[[bytes], float] | None:
@@ -340,23 +340,24 @@ def _load_module(path: str) -> Any:
     except ImportError as exc:
         # Not loadable (OSError, as ctypes would say), or loaded but not a module: then
         # Python kept its dlopen, which is released here so close() can unload the library.
-        if _dlclose_loaded(path, times=1):
+        if _release_python_dlopen(path):
             return None
         raise OSError(str(exc)) from None
     _imp.exec_dynamic(module)
     return module
 
 
-def _dlclose_loaded(path: str, *, times: int) -> bool:
-    """dlclose the already loaded library at ``path`` ``times`` times; False if not loaded."""
+def _release_python_dlopen(path: str) -> bool:
+    """Drop the one dlopen reference Python's module loader took on the library at ``path``
+    (it never closes its own); False when that library is not loaded."""
     import _ctypes
 
     try:
-        handle = _ctypes.dlopen(path, os.RTLD_NOW | os.RTLD_NOLOAD)  # one more reference
+        handle = _ctypes.dlopen(path, os.RTLD_NOW | os.RTLD_NOLOAD)  # a second reference
     except OSError:
         return False
-    for _ in range(times + 1):
-        _ctypes.dlclose(handle)
+    _ctypes.dlclose(handle)  # that one
+    _ctypes.dlclose(handle)  # and Python's
     return True
 
 
