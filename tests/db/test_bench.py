@@ -40,14 +40,17 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
             assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
             # Every round ran and kept its own summary; the point pools their requests.
             assert [r["round"] for r in summary["rounds"]] == list(range(1, rounds + 1))
-            assert all(r["requests"] > 0 for r in summary["rounds"])
+            # A round may complete no request on a stalled machine: kept, named, not judged.
+            empty = [r for r in summary["rounds"] if r["requests"] == 0]
+            assert summary["empty_rounds"] == len(empty) < rounds
+            assert all(r["p50_ms"] is None for r in empty)
             assert sum(r["requests"] for r in summary["rounds"]) == summary["requests"]
             if name == "floor":
                 assert "reference" not in summary
                 continue
             assert summary["reference"] in points
             assert len(summary["ratio_per_round"]) == rounds
-            assert all(r > 0 for r in summary["ratio_per_round"])
+            assert all(r is None or r > 0 for r in summary["ratio_per_round"])
             assert summary["ratio_min"] <= summary["ratio_median"] <= summary["ratio_max"]
     # blink and the baseline score the same model, so they must agree.
     assert results["latency"]["max_abs_diff_blink_vs_microservice"] < 1e-9
