@@ -34,7 +34,7 @@ class CompiledPredictor:
     def __init__(self, library: bytes, expected_sha256: str, num_features: int) -> None:
         """Load ``library`` (its bytes) after checking them against ``expected_sha256``."""
         verify_artifact(library, expected_sha256, "compiled library")
-        path = _load_library(library)
+        path = _write_library(library)
         try:
             self._setup(path, num_features, owns_file=True)
         except BaseException:
@@ -281,7 +281,7 @@ class BoosterPredictor:
         return self._booster.predict(data, raw_score=True, num_threads=1)
 
 
-def _load_library(library: bytes) -> str:
+def _write_library(library: bytes) -> str:
     """Write the bytes where they can be loaded; returns that path (``_remove_file`` frees it).
 
     The library goes to an anonymous memory file (memfd) whose descriptor stays open while
@@ -308,7 +308,7 @@ def _load_library(library: bytes) -> str:
 
 
 def _remove_file(path: str) -> None:
-    """Release what ``_load_library`` wrote: close the memory file, or delete the copy."""
+    """Release what ``_write_library`` wrote: close the memory file, or delete the copy."""
     if path.startswith("/proc/self/fd/"):
         os.close(int(path.rsplit("/", 1)[1]))
     else:

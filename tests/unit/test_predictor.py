@@ -105,7 +105,7 @@ def test_older_libraries_score_misread_values_with_lightgbm(model_a, tmp_path):
 
 def test_hash_mismatch_is_refused_before_loading(model_a, monkeypatch):
     loaded = []
-    monkeypatch.setattr(predictor, "_load_library", lambda data: loaded.append(data))
+    monkeypatch.setattr(predictor, "_write_library", lambda data: loaded.append(data))
     lib = bytearray(model_a.artifact.compiled_lib)
     lib[len(lib) // 2] ^= 0xFF
     tampered = bytes(lib)
