@@ -19,6 +19,7 @@ CREATE TABLE blink.blink_deployments (
     CONSTRAINT blink_deployments_rollback_to_id_fkey FOREIGN KEY (rollback_to_id) REFERENCES blink.blink_deployments(id)
 );
 CREATE TRIGGER blink_deployments_append_only BEFORE DELETE OR UPDATE OR TRUNCATE ON blink.blink_deployments FOR EACH STATEMENT EXECUTE FUNCTION blink.refuse_change();
+CREATE TRIGGER blink_deployments_champion AFTER INSERT ON blink.blink_deployments FOR EACH ROW EXECUTE FUNCTION blink.champion_changed();
 CREATE TRIGGER blink_deployments_layout BEFORE INSERT ON blink.blink_deployments FOR EACH ROW EXECUTE FUNCTION blink.fill_deployment_layout();
 GRANT SELECT ON blink.blink_deployments TO blink_trainer;
 

@@ -41,19 +41,20 @@ class LoadedModel:
     session's first call inside the server.
     """
 
-    __slots__ = ("id", "version", "spec", "layout", "policy", "compiled", "fetch_model_text",
-                 "_booster", "_stored", "_vector_bytes")
+    __slots__ = ("id", "version", "spec", "policy", "compiled", "fetch_model_text",
+                 "_fetch_layout", "_layout", "_booster", "_stored", "_vector_bytes")
 
     def __init__(self, id: int, version: str, spec: FeatureSpec, policy: DecisionPolicy,
-                 compiled: CompiledPredictor | None,
-                 fetch_model_text: Callable[[], str], layout: str | None = None) -> None:
+                 compiled: CompiledPredictor | None, fetch_model_text: Callable[[], str],
+                 fetch_layout: Callable[[], str | None] | None = None) -> None:
         self.id = id
         self.version = version
         self.spec = spec  # feature names and categories: how a document becomes a row
-        self.layout = layout  # blink.feature_layout: which stored vectors this model reads
         self.policy = policy
         self.compiled = compiled
         self.fetch_model_text = fetch_model_text
+        self._fetch_layout = fetch_layout
+        self._layout: str | None = None
         self._booster: BoosterPredictor | None = None
         self._stored: Any = None  # how predict_stored scores, chosen on first use
         self._vector_bytes = 8 * len(spec)  # a stored vector's length for this model
@@ -64,6 +65,16 @@ class LoadedModel:
     @property
     def feature_names(self) -> list[str]:
         return self.spec.names
+
+    @property
+    def layout(self) -> str | None:
+        """blink.feature_layout of this model (which stored vectors it reads), fetched on
+        first use: only batches need it, and computing it in SQL costs a session's first
+        blink_score ~0.7 ms of cold catalog lookups."""
+        if self._layout is None and self._fetch_layout is not None:
+            self._layout = self._fetch_layout()
+            self._fetch_layout = None
+        return self._layout
 
     @property
     def booster(self) -> BoosterPredictor:
@@ -137,7 +148,9 @@ class LoadedModel:
 
 
 def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
-               warn: Callable[[str], None], *, library_dir: str | None = None,
+               warn: Callable[[str], None], *,
+               fetch_layout: Callable[[], str | None] | None = None,
+               library_dir: str | None = None,
                fetch_library: Callable[[], bytes] | None = None,
                after_store: Callable[[], Any] | None = None) -> LoadedModel:
     """Build a LoadedModel from a ``blink_models`` row (without its model text).
@@ -147,7 +160,8 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     hash-checked (and then written there, after which ``after_store()`` runs). A library
     whose hash does not match is refused outright (never executed, never replaced by the
     fallback: the row itself is suspect). A library that merely cannot be loaded here
-    (another architecture or libc) falls back to LightGBM with a warning.
+    (another architecture or libc) falls back to LightGBM with a warning. ``fetch_layout()``
+    gives the model's feature layout when a batch first asks (LoadedModel.layout).
     """
     spec = FeatureSpec.from_json(row["feature_names"], row.get("feature_categories"))
     # The bands come as two arrays (SQL unpacks the JSON): json costs a session ~20 ms to import.
@@ -174,7 +188,7 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
         policy=policy,
         compiled=compiled,
         fetch_model_text=fetch_model_text,
-        layout=row.get("feature_layout"),
+        fetch_layout=fetch_layout,
     )
 
 
@@ -258,7 +272,11 @@ def _load(plpy: Any, GD: dict, mid: int) -> LoadedModel:
     # The row names the library directory: no query of its own on a session's first call.
     # A new file there is this server's first load of this model: a standby's sessions
     # prune when they load a new champion (its promotion happened on the primary).
-    return load_model(row, fetch_text, plpy.warning, fetch_library=fetch_library,
+    def fetch_layout() -> str | None:
+        return queries.one(plpy, GD, "model_layout", mid)["feature_layout"]  # type: ignore[index]
+
+    return load_model(row, fetch_text, plpy.warning, fetch_layout=fetch_layout,
+                      fetch_library=fetch_library,
                       library_dir=library_files.directory_in(row["data_directory"],
                                                              row["database_oid"]),
                       after_store=lambda: prune_library_files(plpy, GD))

@@ -39,7 +39,6 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                      FROM jsonb_array_elements(m.risk_bands) WITH ORDINALITY b
                      ORDER BY b.ordinality) AS band_bounds,
                v.model_id IS NOT NULL AS vetted,
-               blink.feature_layout(m.feature_names, m.feature_categories)::text AS feature_layout,
                """ + _LIBRARY_PLACE + """
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
         WHERE m.id = $1
@@ -60,6 +59,12 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                """ + _LIBRARY_PLACE + """
         """,
         [],
+    ),
+    # Which stored vectors a model reads (LoadedModel.layout, fetched for its first batch).
+    "model_layout": (
+        "SELECT blink.feature_layout(m.feature_names, m.feature_categories)::text"
+        " AS feature_layout FROM blink.blink_models m WHERE m.id = $1",
+        ["bigint"],
     ),
     "model_library": ("SELECT compiled_lib FROM blink.vetted_models WHERE model_id = $1",
                       ["bigint"]),

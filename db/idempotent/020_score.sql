@@ -18,26 +18,28 @@ COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 'Internal: probability of default of one stored snapshot under model_id, from its feature vector or else its JSON document (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
 
 -- The lookup is PL/pgSQL (a cached plan, no subtransaction); the scoring is Python. The
--- document is converted to text only when the vector cannot serve.
+-- champion comes as constants folded into that plan (blink.champion_model_id, redefined at
+-- every deployment), so each call reads only the user's snapshot. The document is converted
+-- to text only when the vector cannot serve.
 CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
 RETURNS double precision
 LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = blink, pg_catalog, pg_temp
 AS $$
 DECLARE
-    champion_id bigint;
     latest_id bigint;
     vector bytea;
     document text;
 BEGIN
-    SELECT c.model_id, s.id,
-           CASE WHEN s.feature_layout = c.feature_layout THEN s.feature_vector END,
-           CASE WHEN s.feature_vector IS NULL OR s.feature_layout IS DISTINCT FROM c.feature_layout
+    SELECT s.id,
+           CASE WHEN s.feature_layout = blink.champion_layout() THEN s.feature_vector END,
+           CASE WHEN s.feature_vector IS NULL
+                     OR s.feature_layout IS DISTINCT FROM blink.champion_layout()
                 THEN s.features::text END
-    INTO champion_id, latest_id, vector, document
-    FROM blink.champion() c
-    LEFT JOIN LATERAL blink.latest_snapshot(blink_score.user_id) s ON true;
-    RETURN blink.score_snapshot(champion_id, blink_score.user_id, latest_id, vector, document);
+    INTO latest_id, vector, document
+    FROM blink.latest_snapshot(blink_score.user_id) s;
+    RETURN blink.score_snapshot(blink.champion_model_id(), blink_score.user_id, latest_id,
+                                vector, document);
 END
 $$;
 COMMENT ON FUNCTION public.blink_score(text) IS

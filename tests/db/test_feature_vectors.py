@@ -75,6 +75,28 @@ def test_snapshots_without_a_current_vector_score_from_json_alike(scored_db, mod
             conn.execute("SELECT blink_refresh_feature_vectors(0)")
 
 
+def test_scores_and_batches_read_the_vector_built_for_the_champions_layout(scored_db,
+                                                                          model_a):
+    # Give user-0 user-1's vector behind the trigger's back: whichever path reads the stored
+    # vector then answers with user-1's score, and one that parsed the document would not.
+    expected = model_a.predict(model_a.population.features[:2])
+    with scored_db.connect() as conn:
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = "
+                     "(SELECT s.feature_vector FROM blink.latest_snapshot('user-1') s) "
+                     "WHERE id = (SELECT s.id FROM blink.latest_snapshot('user-0') s)")
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+    with scored_db.connect(APP_USER) as app:
+        single = app.execute("SELECT blink_score('user-0')").fetchone()[0]
+        batch = app.execute("SELECT probability_default FROM blink_score_batch("
+                            "ARRAY['user-0'])").fetchone()[0]
+    assert expected[0] != expected[1]
+    assert single == pytest.approx(expected[1], abs=TOLERANCE)
+    assert batch == pytest.approx(expected[1], abs=TOLERANCE)
+
+
 def test_the_refresh_scans_once_per_deployment(scored_db, model_a):
     user = model_a.population.user_ids[0]
     with scored_db.connect() as conn:

@@ -55,6 +55,35 @@ def test_uncommitted_promotion_is_not_visible(users_db, model_a, model_b):
         assert np.abs(scores(app, 5) - model_b.predict(features)).max() <= 1e-9
 
 
+def champion_constants(conn):
+    """What blink_score folds into its plan: the champion's model id and feature layout."""
+    return conn.execute("SELECT blink.champion_model_id(), blink.champion_layout()::text"
+                        ).fetchone()
+
+
+def layout(conn, model_id):
+    return conn.execute("SELECT blink.feature_layout(feature_names, feature_categories)::text "
+                        "FROM blink.blink_models WHERE id = %s", [model_id]).fetchone()[0]
+
+
+def test_an_aborted_promotion_leaves_the_champion_constants_and_scores_alone(users_db,
+                                                                           model_a, model_b):
+    with users_db.connect() as owner:
+        a = install(owner, model_a.artifact)
+        b = install(owner, model_b.artifact, promote=False)
+    features = model_a.population.features[:5]
+    with users_db.connect(autocommit=False) as owner:
+        owner.execute("SELECT blink_promote(%s, 'to be aborted')", [b])
+        # The promoting session sees its own champion at once.
+        assert champion_constants(owner)[0] == b
+        assert np.abs(scores(owner, 5) - model_b.predict(features)).max() <= 1e-9
+        owner.rollback()
+        assert champion_constants(owner) == (a, layout(owner, a))
+        assert np.abs(scores(owner, 5) - model_a.predict(features)).max() <= 1e-9
+    with users_db.connect(APP_USER) as app:
+        assert np.abs(scores(app, 5) - model_a.predict(features)).max() <= 1e-9
+
+
 def test_rollback_walks_back_the_promotion_stack(db, model_a, model_b):
     with db.connect() as conn:
         a = install(conn, model_a.artifact, promote=False)
@@ -62,10 +91,14 @@ def test_rollback_walks_back_the_promotion_stack(db, model_a, model_b):
 
         def promote(mid):
             conn.execute("SELECT blink_promote(%s, 'test')", [mid])
+            assert champion_constants(conn) == (mid, layout(conn, mid))
 
         def rollback():
-            return conn.execute("SELECT model_id FROM blink_rollback('test')").fetchone()[0]
+            mid = conn.execute("SELECT model_id FROM blink_rollback('test')").fetchone()[0]
+            assert champion_constants(conn) == (mid, layout(conn, mid))
+            return mid
 
+        assert champion_constants(conn) == (None, None)
         promote(a), promote(b), promote(a)          # history: a, b, a
         assert rollback() == b                      # back to b
         assert rollback() == a                      # back to the first a

@@ -225,6 +225,11 @@ def test_a_promotion_at_the_home_reaches_both_shards_and_lag_shows(shardset, mod
         got = [router.execute("SELECT model_id, probability_default FROM blink_decide(%s)",
                               [u]).fetchone() for u in users]
     assert got == expected and {r[0] for r in got} == {new_id}
+    # blink_score folds the champion into its plan: the trigger that redefines it must fire
+    # for deployments arriving by replication, too.
+    with shardset.router.connect(APP_USER) as router:
+        scored = [router.execute("SELECT blink_score(%s)", [u]).fetchone()[0] for u in users]
+    assert scored == [p for _, p in expected]
 
 
 def test_monitoring_on_a_shard_leaves_model_changes_to_the_home(shardset):

@@ -12,7 +12,7 @@ import pytest
 from devenv import catalog, migrate
 from devenv.paths import PG_BIN
 from migrations import layers
-from tests.fix_db import create_database, drop_database
+from tests.fix_db import create_database, drop_database, insert_snapshots, install
 
 
 def schema_dump(database) -> str:
@@ -89,6 +89,23 @@ def test_upgrade_at_head_is_a_no_op_and_the_api_exists_only_at_head(empty_db):
     with empty_db.connect() as conn:
         assert layers.api_objects(conn) == []  # below head: tables only
         assert conn.execute("SELECT to_regclass('blink.blink_models')").fetchone()[0]
+
+
+def test_an_upgrade_defines_the_champion_constants_from_the_deployments(db, model_a):
+    # The idempotent layer recreates blink.champion_model_id() with the rest of the API; it
+    # must come back as the champion, not as "no champion", or blink_score would fail.
+    with db.connect() as conn:
+        model_id = install(conn, model_a.artifact)
+        insert_snapshots(conn, ["u"], model_a.population.documents()[:1])
+        before = conn.execute("SELECT blink_score('u')").fetchone()[0]
+        assert before is not None
+    migrate.downgrade(db.dsn(), "0010_vector_refreshes")
+    with db.connect() as conn:
+        assert ("FUNCTION", "blink.champion_model_id()") not in layers.api_objects(conn)
+    migrate.upgrade(db.dsn())
+    with db.connect() as conn:
+        assert conn.execute("SELECT blink.champion_model_id()").fetchone() == (model_id,)
+        assert conn.execute("SELECT blink_score('u')").fetchone()[0] == before
 
 
 def test_downgrade_refuses_to_delete_data_unless_confirmed(db):
