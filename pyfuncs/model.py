@@ -41,18 +41,22 @@ class LoadedModel:
     session's first call inside the server.
     """
 
-    __slots__ = ("id", "version", "spec", "policy", "compiled", "fetch_model_text",
-                 "_fetch_layout", "_layout", "_booster", "_stored", "_vector_bytes")
+    __slots__ = ("id", "version", "spec", "compiled", "fetch_model_text", "_fetch_policy",
+                 "_policy", "_fetch_layout", "_layout", "_booster", "_stored", "_vector_bytes")
 
-    def __init__(self, id: int, version: str, spec: FeatureSpec, policy: DecisionPolicy,
+    def __init__(self, id: int, version: str, spec: FeatureSpec,
+                 fetch_policy: Callable[[], DecisionPolicy],
                  compiled: CompiledPredictor | None, fetch_model_text: Callable[[], str],
                  fetch_layout: Callable[[], str | None] | None = None) -> None:
         self.id = id
         self.version = version
         self.spec = spec  # feature names and categories: how a document becomes a row
-        self.policy = policy
         self.compiled = compiled
         self.fetch_model_text = fetch_model_text
+        # Fetched on first use: blink_score needs neither, and each is a query with cold
+        # catalogs in a session's first call (~0.35 ms for the bands, ~0.7 ms for the layout).
+        self._fetch_policy = fetch_policy
+        self._policy: DecisionPolicy | None = None
         self._fetch_layout = fetch_layout
         self._layout: str | None = None
         self._booster: BoosterPredictor | None = None
@@ -67,10 +71,15 @@ class LoadedModel:
         return self.spec.names
 
     @property
+    def policy(self) -> DecisionPolicy:
+        """The model's decision threshold and risk bands (decisions, not probabilities)."""
+        if self._policy is None:
+            self._policy = self._fetch_policy()
+        return self._policy
+
+    @property
     def layout(self) -> str | None:
-        """blink.feature_layout of this model (which stored vectors it reads), fetched on
-        first use: only batches need it, and computing it in SQL costs a session's first
-        blink_score ~0.7 ms of cold catalog lookups."""
+        """blink.feature_layout of this model: which stored vectors its batches read."""
         if self._layout is None and self._fetch_layout is not None:
             self._layout = self._fetch_layout()
             self._fetch_layout = None
@@ -150,6 +159,7 @@ class LoadedModel:
 def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
                warn: Callable[[str], None], *,
                fetch_layout: Callable[[], str | None] | None = None,
+               fetch_policy_row: Callable[[], dict[str, Any]] | None = None,
                library_dir: str | None = None,
                fetch_library: Callable[[], bytes] | None = None,
                after_store: Callable[[], Any] | None = None) -> LoadedModel:
@@ -160,14 +170,12 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
     hash-checked (and then written there, after which ``after_store()`` runs). A library
     whose hash does not match is refused outright (never executed, never replaced by the
     fallback: the row itself is suspect). A library that merely cannot be loaded here
-    (another architecture or libc) falls back to LightGBM with a warning. ``fetch_layout()``
-    gives the model's feature layout when a batch first asks (LoadedModel.layout).
+    (another architecture or libc) falls back to LightGBM with a warning.
+
+    Fetched when first needed: ``fetch_layout()``, the model's feature layout, and
+    ``fetch_policy_row()``, its threshold and bands (by default from ``row``).
     """
     spec = FeatureSpec.from_json(row["feature_names"], row.get("feature_categories"))
-    # The bands come as two arrays (SQL unpacks the JSON): json costs a session ~20 ms to import.
-    policy = DecisionPolicy.from_model(row["decision_threshold"], [
-        {"band": name, "max_probability": bound}
-        for name, bound in zip(row["band_names"], row["band_bounds"], strict=True)])
     compiled: CompiledPredictor | None
     try:
         compiled = _compiled(row, len(spec), library_dir,
@@ -185,11 +193,20 @@ def load_model(row: dict[str, Any], fetch_model_text: Callable[[], str],
         id=int(row["id"]),
         version=row["version"],
         spec=spec,
-        policy=policy,
+        fetch_policy=lambda: policy_of(fetch_policy_row() if fetch_policy_row else row),
         compiled=compiled,
         fetch_model_text=fetch_model_text,
         fetch_layout=fetch_layout,
     )
+
+
+def policy_of(row: dict[str, Any]) -> DecisionPolicy:
+    """A model's DecisionPolicy from a row with ``decision_threshold``, ``band_names`` and
+    ``band_bounds``. The bands come as two arrays (SQL unpacks the JSON): json costs a
+    session ~20 ms to import."""
+    return DecisionPolicy.from_model(row["decision_threshold"], [
+        {"band": name, "max_probability": bound}
+        for name, bound in zip(row["band_names"], row["band_bounds"], strict=True)])
 
 
 def _compiled(row: dict[str, Any], num_features: int, library_dir: str | None,
@@ -275,7 +292,11 @@ def _load(plpy: Any, GD: dict, mid: int) -> LoadedModel:
     def fetch_layout() -> str | None:
         return queries.one(plpy, GD, "model_layout", mid)["feature_layout"]  # type: ignore[index]
 
+    def fetch_policy_row() -> dict[str, Any]:
+        return queries.one(plpy, GD, "model_policy", mid)  # type: ignore[return-value]
+
     return load_model(row, fetch_text, plpy.warning, fetch_layout=fetch_layout,
+                      fetch_policy_row=fetch_policy_row,
                       fetch_library=fetch_library,
                       library_dir=library_files.directory_in(row["data_directory"],
                                                              row["database_oid"]),

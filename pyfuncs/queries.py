@@ -32,12 +32,6 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """
         SELECT m.id, m.version, m.feature_names, m.feature_categories::text AS feature_categories,
                length(v.compiled_lib) AS compiled_lib_size, v.compiled_lib_sha256,
-               m.decision_threshold,
-               ARRAY(SELECT b.value ->> 'band' FROM jsonb_array_elements(m.risk_bands)
-                     WITH ORDINALITY b ORDER BY b.ordinality) AS band_names,
-               ARRAY(SELECT (b.value -> 'max_probability')::float8
-                     FROM jsonb_array_elements(m.risk_bands) WITH ORDINALITY b
-                     ORDER BY b.ordinality) AS band_bounds,
                v.model_id IS NOT NULL AS vetted,
                """ + _LIBRARY_PLACE + """
         FROM blink.blink_models m LEFT JOIN blink.vetted_models v ON v.model_id = m.id
@@ -59,6 +53,19 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
                """ + _LIBRARY_PLACE + """
         """,
         [],
+    ),
+    # A model's decision threshold and risk bands (LoadedModel.policy, on its first decision).
+    "model_policy": (
+        """
+        SELECT m.decision_threshold,
+               ARRAY(SELECT b.value ->> 'band' FROM jsonb_array_elements(m.risk_bands)
+                     WITH ORDINALITY b ORDER BY b.ordinality) AS band_names,
+               ARRAY(SELECT (b.value -> 'max_probability')::float8
+                     FROM jsonb_array_elements(m.risk_bands) WITH ORDINALITY b
+                     ORDER BY b.ordinality) AS band_bounds
+        FROM blink.blink_models m WHERE m.id = $1
+        """,
+        ["bigint"],
     ),
     # Which stored vectors a model reads (LoadedModel.layout, fetched for its first batch).
     "model_layout": (

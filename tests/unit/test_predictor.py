@@ -280,3 +280,31 @@ print("ctypes" in sys.modules)
     assert float(out[0]) == pytest.approx(expected, abs=1e-12)
     assert float(out[1]) == pytest.approx(expected, abs=1e-12)
     assert out[2:4] == ["False False", "True"]
+
+
+def test_a_score_fetches_neither_the_decision_policy_nor_the_layout(model_a):
+    # blink_score returns a probability: a session's first one must not pay for the bands
+    # or the feature layout (a query each); decisions and batches fetch them once.
+    fetched = []
+    row = model_row(model_a.artifact)
+
+    def policy_row():
+        fetched.append("policy")
+        return row
+
+    def layout():
+        fetched.append("layout")
+        return "the layout"
+
+    model = load_model({k: v for k, v in row.items() if not k.startswith("band")},
+                       lambda: model_a.artifact.model_text, print,
+                       fetch_layout=layout, fetch_policy_row=policy_row)
+    expected = model_a.predict(model_a.population.features[:1])[0]
+    vector = model_a.population.features[0].astype(">f8").tobytes()
+    assert model.predict_stored(vector) == pytest.approx(expected, abs=1e-12)
+    assert fetched == []
+    decision, band = model.policy.decide(0.99)
+    assert (decision, band) == ("declined", model_a.artifact.risk_bands[-1]["band"])
+    assert model.layout == model.layout == "the layout"
+    assert model.policy is model.policy
+    assert fetched == ["policy", "layout"]
