@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyfuncs import features, model, queries
 from pyfuncs._typing import Any
+from pyfuncs.errors import NotVettedError, UnknownModelError
 
 
 def document_vector(champion: model.LoadedModel, document: str, *, stored: bool,
@@ -38,8 +39,15 @@ def score_snapshot(plpy: Any, GD: dict, model_id: int | None, user_id: str,
     prediction (it opens a subtransaction); this half needs no SPI once the model is cached.
     SQL passes the stored vector when it was built for the champion's layout, else the
     document (never both): the vector goes to the library as it is stored.
+
+    The champion id comes from the catalog (blink.champion_model_id()), which is always the
+    latest committed one; a transaction whose snapshot began before that promotion may not
+    see the model's rows yet, and then scores with the champion its snapshot sees.
     """
-    champion = model.loaded(plpy, GD, model_id)
+    try:
+        champion = model.loaded(plpy, GD, model_id)
+    except (UnknownModelError, NotVettedError):  # as this snapshot sees it: the same error
+        return score_as_of_snapshot(plpy, GD, user_id)
     if snapshot_id is None:
         return None
     if vector is not None:
@@ -50,6 +58,24 @@ def score_snapshot(plpy: Any, GD: dict, model_id: int | None, user_id: str,
                           where=snapshot_place(snapshot_id, user_id))
 
 
+def champion_and_latest(plpy: Any, GD: dict,
+                        user_id: str) -> tuple[model.LoadedModel, dict[str, Any] | None]:
+    """The champion and the user's latest snapshot (None without one), both as this
+    transaction's snapshot sees them: one query."""
+    row = queries.one(plpy, GD, "champion_and_snapshot", user_id)
+    champion = model.loaded(plpy, GD, row["model_id"] if row else None)
+    return champion, (row if row is not None and row["snapshot_id"] is not None else None)
+
+
+def score_as_of_snapshot(plpy: Any, GD: dict, user_id: str) -> float | None:
+    """blink_score(user_id) with the champion this transaction's snapshot sees."""
+    champion, row = champion_and_latest(plpy, GD, user_id)
+    if row is None:
+        return None
+    return score_document(champion, row["features"], stored=True,
+                          where=snapshot_place(row["snapshot_id"], user_id))
+
+
 def score_features(plpy: Any, GD: dict, document: str) -> float:
     """blink_score_features(features): the champion's probability for an ad-hoc document."""
     return score_document(model.champion(plpy, GD), document, stored=False,
@@ -58,9 +84,8 @@ def score_features(plpy: Any, GD: dict, document: str) -> float:
 
 def decide(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
     """blink_decide(user_id): one row with the decision, or no row without a snapshot."""
-    row = queries.one(plpy, GD, "champion_and_snapshot", user_id)
-    champion = model.loaded(plpy, GD, row["model_id"] if row else None)
-    if row is None or row["snapshot_id"] is None:
+    champion, row = champion_and_latest(plpy, GD, user_id)
+    if row is None:
         return []
     probability = score_document(champion, row["features"], stored=True,
                                  where=snapshot_place(row["snapshot_id"], user_id))

@@ -42,6 +42,26 @@ def test_promotion_reaches_an_already_open_session(users_db, model_a, model_b):
         assert np.abs(scores(app) - model_a.predict(features)).max() <= 1e-9
 
 
+def test_a_transaction_older_than_a_promotion_scores_with_the_champion_it_sees(users_db,
+                                                                             model_a, model_b):
+    # blink_score reads the champion id from the catalog, which is always the latest
+    # committed one; model b's rows (and its vetting, done by blink_promote) are newer than
+    # this REPEATABLE READ snapshot, so the call falls back to the champion the snapshot sees.
+    with users_db.connect() as owner:
+        a = install(owner, model_a.artifact)
+    features = model_a.population.features[:5]
+    with users_db.connect(APP_USER, autocommit=False) as app:
+        app.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        assert np.abs(scores(app, 5) - model_a.predict(features)).max() <= 1e-9
+        with users_db.connect(TRAINER_USER) as trainer:
+            b = install(trainer, model_b.artifact)
+        assert np.abs(scores(app, 5) - model_a.predict(features)).max() <= 1e-9
+        assert app.execute("SELECT model_id FROM blink_decide('user-1')").fetchone()[0] == a
+        app.commit()
+        assert np.abs(scores(app, 5) - model_b.predict(features)).max() <= 1e-9
+        assert app.execute("SELECT model_id FROM blink_decide('user-1')").fetchone()[0] == b
+
+
 def test_uncommitted_promotion_is_not_visible(users_db, model_a, model_b):
     with users_db.connect() as owner:
         install(owner, model_a.artifact)
