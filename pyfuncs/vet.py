@@ -100,6 +100,12 @@ def vet_model(plpy: Any, GD: dict, model_id: int) -> dict[str, Any]:
     return {"model_id": model_id, "vetted": "now", "cached": result["cached"]}
 
 
+def checks_fingerprint() -> str:
+    """sha256 of pyfuncs/vet_worker.py: what a cached verdict was checked with."""
+    with open(os.path.join(os.path.dirname(__file__), "vet_worker.py"), "rb") as handle:
+        return sha256_hex(handle.read())
+
+
 def _platform_tag() -> str:
     import platform
 
@@ -115,10 +121,10 @@ def _vet_cached(model_text: str, feature_names: list[str], categories: dict[str,
 
     from pyfuncs.library import build_fingerprint
 
-    # Same text, same toolchain, same verdict: a new LightGBM or TL2cgen, or a change to
-    # blink's own part of the library, vets again.
+    # Same text, same toolchain, same verdict: a new LightGBM or TL2cgen, a change to
+    # blink's own part of the library, or to the worker's checks vets again.
     toolchain = [metadata.version(n) for n in ("lightgbm", "treelite", "tl2cgen", "numpy")]
-    toolchain.append(build_fingerprint())
+    toolchain += [build_fingerprint(), checks_fingerprint()]
     key = sha256_hex(json.dumps([model_text, feature_names, categories, _platform_tag(),
                                  sys.version, toolchain], sort_keys=True).encode("utf-8"))
     library_file = os.path.join(cache_dir, f"{key}.so")
