@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv test test-unit demo dsn psql stop lint clean train blink replica shards bench bench-scaleout freeze schema fuzz validate
+.PHONY: help deps venv native native-install test test-unit demo dsn psql stop lint clean train blink replica shards bench bench-scaleout freeze schema fuzz validate
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -30,6 +30,7 @@ help:
 	@echo "make shards  a router and two shards around the demo cluster (docs/scale-out.md)"
 	@echo "make bench  benchmarks;  make bench-scaleout  the sharding router's cost;  make fuzz  the long fuzz run"
 	@echo "make validate  monitoring's many-seed validation (10 seeds x 7 scenarios, ~10 min)"
+	@echo "make native  build blink_native (blink_score in C);  make native-install  copy it into pg_config --pkglibdir (root)"
 
 deps:
 	@bash devenv/system-deps.sh
@@ -51,6 +52,13 @@ $(SERVER_STAMP): pyproject.toml | deps
 	@touch $@
 
 venv: deps $(STAMP) $(SERVER_STAMP)
+
+# blink's PostgreSQL module (docs/native.md); blink's own clusters build it when they start.
+native: deps
+	@$(SYSTEM_PYTHON) -m devenv.native
+
+native-install: deps
+	@$(SYSTEM_PYTHON) -m devenv.native install
 
 test: venv
 	$(PY) -m pytest -q

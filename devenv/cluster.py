@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from devenv import native
 from devenv.paths import (
     PG_BIN,
     REPO_ROOT,
@@ -49,6 +50,8 @@ def server_settings(database: str, tcp: bool = False) -> dict[str, str]:
         # A model home publishes its model tables to shards (docs/scale-out.md); logical
         # only adds a little to the WAL of a server that never publishes.
         "wal_level": "logical",
+        # blink's PostgreSQL module, built into the state directory (devenv/native.py).
+        "dynamic_library_path": f"$libdir:{native.module_dir()}",
     }
 
 
@@ -143,6 +146,7 @@ def throwaway_cluster(database: str = "test", tcp: bool = False):
     wrappers = base / "bin"
     wrappers.mkdir()
     pythonpath = server_pythonpath()
+    native.build()
     settings = " ".join(f"-c {k}={v}" for k, v in server_settings(database, tcp).items())
     return _Cluster(
         base_dir=str(base),
@@ -200,15 +204,17 @@ class LocalCluster:
                   check=True)
 
     def start(self) -> None:
+        native.build()
         if not (self.data / "PG_VERSION").exists():
             self._initialize()
         if not self.is_running():
             self.sockets.chmod(0o700)  # also for clusters made before this rule
-            # Settings of clusters made before the socket-only rule are overridden here.
+            # Settings of clusters made before a rule was added are overridden here.
             self._run([str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(self.data),
                        "-l", str(self.log), "-o",
                        "-c listen_addresses= -c unix_socket_permissions=0700"
-                       " -c wal_level=logical"],
+                       " -c wal_level=logical -c dynamic_library_path="
+                       f"'{server_settings(self.database)['dynamic_library_path']}'"],
                       server_env=True, check=True, stdout=subprocess.DEVNULL)
         self._ensure_database()
 

@@ -71,7 +71,8 @@ class Standby:
     def start(self) -> None:
         settings = dict(server_settings(self.database), port=str(self.port),
                         unix_socket_directories=str(self.sockets), hot_standby="on")
-        options = " ".join(f"-c {k}={v}" if v else f"-c {k}=" for k, v in settings.items())
+        # Quoted: pg_ctl passes the options through a shell ($libdir is PostgreSQL's).
+        options = " ".join(f"-c {k}='{v}'" for k, v in settings.items())
         self._run([str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(self.data), "-l",
                    str(self.log), "-o", options], check=True, stdout=subprocess.DEVNULL)
 

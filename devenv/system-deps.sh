@@ -2,7 +2,7 @@
 # Install the Debian packages blink needs (as root), or say exactly what to run (as a user).
 set -euo pipefail
 PACKAGES=(postgresql-15 postgresql-plpython3-15 postgresql-15-cron postgresql-15-plproxy postgresql-client-15
-          python3-venv python3-dev gcc libc6-dev)
+          postgresql-server-dev-15 python3-venv python3-dev gcc libc6-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

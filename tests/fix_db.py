@@ -70,6 +70,33 @@ def install(conn: psycopg.Connection, artifact: ModelArtifact, promote: bool = T
     return model_id
 
 
+# Fails (an error) in a session that imported pyfuncs: PL/Python scored there, not blink_native.
+NO_PYFUNCS = ("DO $$\nimport sys\nif 'pyfuncs.api' in sys.modules:\n"
+              "    plpy.error('pyfuncs was imported: PL/Python scored')\n$$ LANGUAGE plpython3u")
+
+
+def python_scored(conn: psycopg.Connection) -> bool:
+    """Whether this superuser session has run blink's Python (imported pyfuncs)."""
+    try:
+        conn.execute(NO_PYFUNCS)
+    except psycopg.errors.InternalError_ as exc:  # what plpy.error raises
+        if "PL/Python scored" not in str(exc):
+            raise
+        return True
+    return False
+
+
+def library_file(conn: psycopg.Connection) -> str:
+    """The champion's library file, absolute, as blink_native opens it."""
+    return conn.execute("SELECT current_setting('data_directory') || '/' || "
+                        "blink.champion_library()").fetchone()[0]
+
+
+def remove_as_server(conn: psycopg.Connection, path: str) -> None:
+    """Delete a file as the server's OS user (which owns it)."""
+    conn.execute(f"DO $$\nimport os\nos.remove({path!r})\n$$ LANGUAGE plpython3u")
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[str]:
     """A throwaway PostgreSQL 15 with plpython3u and pg_cron; yields its superuser URL."""

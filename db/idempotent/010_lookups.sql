@@ -35,12 +35,15 @@ $$;
 COMMENT ON FUNCTION blink.latest_snapshots() IS
 'Every user''s latest snapshot (blink.latest_snapshot of each user).';
 
--- The champion again, as two constants for blink_score: reading blink_deployments in every
+-- The champion again, as constants for blink_score: reading blink_deployments in every
 -- call's query costs an executor node (~10 µs of a ~50 µs score). Functions whose body is a
 -- literal are inlined and folded into the caller's cached plan, and redefining them
 -- invalidates every session's plans that folded them, as any DDL does. The trigger
 -- blink_deployments_champion (db/incremental/0011) redefines them from blink.champion()
 -- after every deployment, in the deploying transaction; they are never edited by hand.
+-- The library's name is the file pyfuncs.library_files writes for it (DIRECTORY/<database
+-- oid>/<sha256>.so), relative to the data directory, where blink_native opens it
+-- (tests/db/test_native.py checks the two names agree).
 CREATE OR REPLACE FUNCTION blink.define_champion_constants()
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -49,21 +52,31 @@ AS $$
 DECLARE
     model_id bigint;
     layout uuid;
+    library text;
 BEGIN
-    SELECT c.model_id, c.feature_layout INTO model_id, layout FROM blink.champion() c;
+    SELECT c.model_id, c.feature_layout,
+           (SELECT 'blink_libraries/' || d.oid || '/' || v.compiled_lib_sha256 || '.so'
+            FROM blink.vetted_models v, pg_catalog.pg_database d
+            WHERE v.model_id = c.model_id AND d.datname = pg_catalog.current_database())
+    INTO model_id, layout, library FROM blink.champion() c;
     EXECUTE format('CREATE OR REPLACE FUNCTION blink.champion_model_id() RETURNS bigint '
                    'LANGUAGE sql STABLE PARALLEL SAFE AS %L',
                    format('SELECT %s::pg_catalog.int8', coalesce(model_id::text, 'NULL')));
     EXECUTE format('CREATE OR REPLACE FUNCTION blink.champion_layout() RETURNS uuid '
                    'LANGUAGE sql STABLE PARALLEL SAFE AS %L',
                    format('SELECT %s::pg_catalog.uuid', coalesce(quote_literal(layout), 'NULL')));
+    EXECUTE format('CREATE OR REPLACE FUNCTION blink.champion_library() RETURNS text '
+                   'LANGUAGE sql STABLE PARALLEL SAFE AS %L',
+                   format('SELECT %s::pg_catalog.text', coalesce(quote_literal(library), 'NULL')));
     COMMENT ON FUNCTION blink.champion_model_id() IS
     'The champion''s model id as a constant (blink.champion().model_id; NULL before the first promotion), for blink_score''s plan. Redefined by blink.define_champion_constants.';
     COMMENT ON FUNCTION blink.champion_layout() IS
     'The champion''s feature layout as a constant (blink.champion().feature_layout), for blink_score''s plan. Redefined by blink.define_champion_constants.';
+    COMMENT ON FUNCTION blink.champion_library() IS
+    'The file of the champion''s vetted library, relative to the data directory (blink_libraries/<database oid>/<sha256>.so), as a constant for blink_score''s plan. Redefined by blink.define_champion_constants.';
 END
 $$;
 COMMENT ON FUNCTION blink.define_champion_constants() IS
-'Redefines blink.champion_model_id() and blink.champion_layout() from blink.champion(); run by the trigger on blink.blink_deployments and by every upgrade.';
+'Redefines blink.champion_model_id(), blink.champion_layout() and blink.champion_library() from blink.champion(); run by the trigger on blink.blink_deployments and by every upgrade.';
 
 SELECT blink.define_champion_constants();

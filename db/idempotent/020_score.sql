@@ -17,10 +17,50 @@ $$;
 COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 'Internal: probability of default of one stored snapshot under model_id, from its feature vector or else its JSON document (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
 
--- The lookup is PL/pgSQL (a cached plan, no subtransaction); the scoring is Python. The
--- champion comes as constants folded into that plan (blink.champion_model_id, redefined at
--- every deployment), so each call reads only the user's snapshot. The document is converted
--- to text only when the vector cannot serve.
+-- The trees without PL/Python: blink_native (db/native/blink_native.c) scores a stored vector
+-- with the champion's library file, or answers NULL when it cannot (blink_score then calls
+-- PL/Python, which loads the model, writes that file and names any error). A server that
+-- cannot load the module gets a stand-in that always answers NULL: blink_score works the
+-- same, through PL/Python. Every upgrade chooses again (docs/native.md: install, then
+-- `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to create
+-- the function, so a missing or incompatible one shows here, not in blink_score.
+CREATE OR REPLACE FUNCTION blink.define_native_score(module text DEFAULT 'blink_native')
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET check_function_bodies = on
+AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE FUNCTION blink.native_score(library text, vector bytea) '
+                   'RETURNS double precision LANGUAGE c STABLE STRICT PARALLEL UNSAFE '
+                   'AS %L, %L', module, 'blink_native_score_v1');
+    COMMENT ON FUNCTION blink.native_score(text, bytea) IS
+    'Internal: probability of default of one stored feature vector, from the library file "library" (blink_libraries/<database oid>/<sha256>.so), in C (blink_native); NULL when it cannot score it here. Called by blink_score.';
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'blink: blink_score calls the trees through PL/Python: the module % cannot be loaded here (%)',
+        module, SQLERRM
+        USING HINT = 'Install blink_native on every server of this cluster (docs/native.md), then run alembic upgrade head.';
+    CREATE OR REPLACE FUNCTION blink.native_score(library text, vector bytea)
+    RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS 'SELECT NULL::pg_catalog.float8';
+    COMMENT ON FUNCTION blink.native_score(text, bytea) IS
+    'Internal: stand-in for blink_native, which this server could not load: always NULL, so blink_score scores through PL/Python. See blink.define_native_score.';
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION blink.define_native_score(text) IS
+'Defines blink.native_score: the C scorer of the module (blink_native) when this server can load it, else a stand-in that answers NULL. Returns which. Run by every upgrade.';
+
+SELECT blink.define_native_score();
+
+-- The lookup is PL/pgSQL (a cached plan, no subtransaction). The champion comes as constants
+-- folded into that plan (blink.champion_model_id() and the others, redefined at every
+-- deployment), so each call reads only the user's snapshot. The stored vector goes to
+-- blink_native; PL/Python scores whatever it leaves (NULL): a document without a vector for
+-- the champion's layout, a first call on a server without the library file yet, a
+-- transaction that reads one snapshot throughout. The document is converted to text only
+-- when the vector cannot serve.
 CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
 RETURNS double precision
 LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
@@ -38,8 +78,9 @@ BEGIN
                 THEN s.features::text END
     INTO latest_id, vector, document
     FROM blink.latest_snapshot(blink_score.user_id) s;
-    RETURN blink.score_snapshot(blink.champion_model_id(), blink_score.user_id, latest_id,
-                                vector, document);
+    RETURN coalesce(blink.native_score(blink.champion_library(), vector),
+                    blink.score_snapshot(blink.champion_model_id(), blink_score.user_id,
+                                         latest_id, vector, document));
 END
 $$;
 COMMENT ON FUNCTION public.blink_score(text) IS

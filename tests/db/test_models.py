@@ -7,7 +7,14 @@ import psycopg
 import pytest
 
 from pyfuncs.integrity import sha256_hex
-from tests.fix_db import APP_USER, TRAINER_USER, insert_snapshots, install
+from tests.fix_db import (
+    APP_USER,
+    TRAINER_USER,
+    insert_snapshots,
+    install,
+    library_file,
+    remove_as_server,
+)
 from tests.fix_models import aarch64_copy
 from trainer import registry
 
@@ -168,13 +175,22 @@ def test_library_that_cannot_load_falls_back_with_a_warning(users_db, model_a):
 
 
 def test_tampered_library_is_never_executed(users_db, model_a):
+    expected = model_a.predict(model_a.population.features[1:2])[0]
     with users_db.connect() as owner:
         model_id = install(owner, model_a.artifact)
+        owner.execute("SELECT blink_score('user-1')")  # this server writes the library file
         # Only a superuser bypassing the guards can do this; blink must still refuse it.
         owner.execute("ALTER TABLE blink.vetted_models DISABLE TRIGGER vetted_models_append_only")
         owner.execute("UPDATE blink.vetted_models SET compiled_lib = compiled_lib || '\\x00'::bytea"
                       " WHERE model_id = %s", [model_id])
         owner.execute("ALTER TABLE blink.vetted_models ENABLE TRIGGER vetted_models_append_only")
+    # The file was checked against the vetted sha256 when written: it still runs, the
+    # tampered bytes do not. A server without the file (a new standby) refuses them.
+    with users_db.connect(APP_USER) as app:
+        assert app.execute("SELECT blink_score('user-1')").fetchone()[0] == pytest.approx(
+            expected, abs=1e-9)
+    with users_db.connect() as owner:
+        remove_as_server(owner, library_file(owner))
     with users_db.connect(APP_USER) as app:
         with pytest.raises(psycopg.errors.DataCorrupted, match="sha256 mismatch") as info:
             app.execute("SELECT blink_score('user-1')")

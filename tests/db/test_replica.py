@@ -19,6 +19,7 @@ from tests.fix_db import (
     drop_database,
     insert_snapshots,
     install,
+    python_scored,
 )
 
 USERS = 300
@@ -106,3 +107,8 @@ def test_a_promotion_reaches_an_open_standby_session_after_replay(replicated, mo
     with psycopg.connect(primary.dsn(APP_USER), autocommit=True) as app:
         assert app.execute("SELECT blink_score('user-3')").fetchone()[0] == after
     assert after != before
+    # That session wrote the new champion's library file on the standby: from now on its
+    # sessions score in C (blink_native), without PL/Python.
+    with psycopg.connect(standby.url(), autocommit=True) as owner:
+        assert owner.execute("SELECT blink_score('user-3')").fetchone()[0] == after
+        assert not python_scored(owner)
