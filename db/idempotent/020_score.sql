@@ -17,13 +17,13 @@ $$;
 COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 'Internal: probability of default of one stored snapshot under model_id, from its feature vector or else its JSON document (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
 
--- The trees without PL/Python: blink_native (db/native/blink_native.c) scores a stored vector
--- with the champion's library file, or answers NULL when it cannot (blink_score then calls
--- PL/Python, which loads the model, writes that file and names any error). A server that
--- cannot load the module gets a stand-in that always answers NULL: blink_score works the
--- same, through PL/Python. Every upgrade chooses again (docs/native.md: install, then
--- `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to create
--- the function, so a missing or incompatible one shows here, not in blink_score.
+-- blink_score in C: blink_native (db/native/blink_native.c) reads the user's latest
+-- snapshot and scores its stored vector with the champion's library file, or answers NULL
+-- when it cannot answer exactly as blink.score_user would (then blink.score_user does). A
+-- server that cannot load the module gets a stand-in that always answers NULL: blink_score
+-- works the same, through PL/Python. Every upgrade chooses again (docs/native.md: install,
+-- then `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to
+-- create the function, so a missing or incompatible one shows here, not in blink_score.
 CREATE OR REPLACE FUNCTION blink.define_native_score(module text DEFAULT 'blink_native')
 RETURNS boolean
 LANGUAGE plpgsql
@@ -31,37 +31,37 @@ SET search_path = pg_catalog, pg_temp
 SET check_function_bodies = on
 AS $$
 BEGIN
-    EXECUTE format('CREATE OR REPLACE FUNCTION blink.native_score(library text, vector bytea) '
+    EXECUTE format('CREATE OR REPLACE FUNCTION blink.score_native(user_id text) '
                    'RETURNS double precision LANGUAGE c STABLE STRICT PARALLEL UNSAFE '
-                   'AS %L, %L', module, 'blink_native_score_v1');
-    COMMENT ON FUNCTION blink.native_score(text, bytea) IS
-    'Internal: probability of default of one stored feature vector, from the library file "library" (blink_libraries/<database oid>/<sha256>.so), in C (blink_native); NULL when it cannot score it here. Called by blink_score.';
+                   'AS %L, %L', module, 'blink_score_native_v2');
+    COMMENT ON FUNCTION blink.score_native(text) IS
+    'Internal: blink_score in C (blink_native): the champion''s probability for the stored vector of the user''s latest snapshot; NULL when blink.score_user must answer. Called by blink_score.';
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'blink: blink_score calls the trees through PL/Python: the module % cannot be loaded here (%)',
         module, SQLERRM
         USING HINT = 'Install blink_native on every server of this cluster (docs/native.md), then run alembic upgrade head.';
-    CREATE OR REPLACE FUNCTION blink.native_score(library text, vector bytea)
+    CREATE OR REPLACE FUNCTION blink.score_native(user_id text)
     RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT NULL::pg_catalog.float8';
-    COMMENT ON FUNCTION blink.native_score(text, bytea) IS
-    'Internal: stand-in for blink_native, which this server could not load: always NULL, so blink_score scores through PL/Python. See blink.define_native_score.';
+    COMMENT ON FUNCTION blink.score_native(text) IS
+    'Internal: stand-in for blink_native, which this server could not load: always NULL, so blink_score scores through blink.score_user. See blink.define_native_score.';
     RETURN false;
 END
 $$;
 COMMENT ON FUNCTION blink.define_native_score(text) IS
-'Defines blink.native_score: the C scorer of the module (blink_native) when this server can load it, else a stand-in that answers NULL. Returns which. Run by every upgrade.';
+'Defines blink.score_native: blink_score in C from the module (blink_native) when this server can load it, else a stand-in that answers NULL. Returns which. Run by every upgrade.';
 
 SELECT blink.define_native_score();
 
--- The lookup is PL/pgSQL (a cached plan, no subtransaction). The champion comes as constants
--- folded into that plan (blink.champion_model_id() and the others, redefined at every
--- deployment), so each call reads only the user's snapshot. The stored vector goes to
--- blink_native; PL/Python scores whatever it leaves (NULL): a document without a vector for
--- the champion's layout, a first call on a server without the library file yet, a
--- transaction that reads one snapshot throughout. The document is converted to text only
--- when the vector cannot serve.
-CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
+-- blink_score where blink_native cannot answer: a document without a vector for the
+-- champion's layout, a library file not written on this server yet, a transaction that
+-- reads one snapshot throughout, a user without a snapshot, a server without the module.
+-- The lookup is PL/pgSQL (a cached plan, no subtransaction); the scoring is Python. The
+-- champion comes as constants folded into that plan (blink.champion_model_id(), redefined
+-- at every deployment), so each call reads only the user's snapshot. The document is
+-- converted to text only when the vector cannot serve.
+CREATE OR REPLACE FUNCTION blink.score_user(user_id text)
 RETURNS double precision
 LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = blink, pg_catalog, pg_temp
@@ -77,12 +77,22 @@ BEGIN
                      OR s.feature_layout IS DISTINCT FROM blink.champion_layout()
                 THEN s.features::text END
     INTO latest_id, vector, document
-    FROM blink.latest_snapshot(blink_score.user_id) s;
-    RETURN coalesce(blink.native_score(blink.champion_library(), vector),
-                    blink.score_snapshot(blink.champion_model_id(), blink_score.user_id,
-                                         latest_id, vector, document));
+    FROM blink.latest_snapshot(score_user.user_id) s;
+    RETURN blink.score_snapshot(blink.champion_model_id(), score_user.user_id, latest_id,
+                                vector, document);
 END
 $$;
+COMMENT ON FUNCTION blink.score_user(text) IS
+'Internal: blink_score through PL/pgSQL and PL/Python, for every call blink.score_native leaves (NULL). Called by blink_score.';
+
+-- Inlined into the caller's query (plain SQL: no SECURITY DEFINER, no SET), so a call
+-- costs the C function alone when it answers. Both functions it calls are schema-qualified
+-- and each is the permission boundary of its own path. A string body, not RETURN: it
+-- records no dependency, so the API can be dropped function by function on downgrade.
+CREATE OR REPLACE FUNCTION public.blink_score(user_id text)
+RETURNS double precision
+LANGUAGE sql STABLE PARALLEL UNSAFE
+AS $$ SELECT coalesce(blink.score_native(user_id), blink.score_user(user_id)) $$;
 COMMENT ON FUNCTION public.blink_score(text) IS
 'Probability of default (0..1) of a user, from the champion model and the user''s latest row in blink.feature_store_snapshots. NULL when the user has no snapshot; an error when no model has been promoted.';
 

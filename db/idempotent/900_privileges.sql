@@ -16,6 +16,10 @@ BEGIN
     END LOOP;
 END $$;
 
+-- blink_score is inlined into its caller's query, so its callers execute its two halves.
+GRANT EXECUTE ON FUNCTION blink.score_native(text), blink.score_user(text)
+    TO blink_app, blink_trainer;
+
 -- Applications (blink_app): score, decide, explain, and read decisions.
 GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),
     public.blink_decide(text), public.blink_champion(), public.blink_explain(text),

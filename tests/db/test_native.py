@@ -1,7 +1,8 @@
-"""blink_native (db/native/blink_native.c): blink_score's tree call without PL/Python, on a
-real server. It scores exactly as LightGBM, opens only blink's own library files, and leaves
-to PL/Python whatever it cannot score: a missing file, another vector length, a transaction
-that reads one snapshot throughout, a server without the module."""
+"""blink_native (db/native/blink_native.c): blink_score in C, on a real server. It reads the
+snapshot blink.latest_snapshot reads, scores exactly as LightGBM, opens only blink's own
+library files, and leaves to PL/Python whatever it cannot score: a missing file, another
+vector length, no snapshot, a transaction that reads one snapshot throughout, a server
+without the module."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import numpy as np
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from pyfuncs import library_files
 from tests.fix_db import APP_USER, install, library_file, python_scored, remove_as_server
@@ -30,8 +32,8 @@ def test_the_module_is_loaded_and_scores_as_lightgbm_without_python(scored_db, m
         assert os.path.exists(library_file(first))
     with scored_db.connect() as owner:
         assert owner.execute("SELECT prosrc, probin FROM pg_proc "
-                             "WHERE oid = 'blink.native_score'::regproc").fetchone() == (
-            "blink_native_score_v1", "blink_native")
+                             "WHERE oid = 'blink.score_native'::regproc").fetchone() == (
+            "blink_score_native_v2", "blink_native")
         got = scores(owner, users)
         assert not python_scored(owner)
         assert np.abs(got - expected).max() <= 1e-6
@@ -72,38 +74,70 @@ def test_a_missing_file_is_scored_by_python_which_writes_it_again(scored_db, mod
     assert np.abs(got - expected).max() <= 1e-6 and np.array_equal(got, again)
 
 
-def test_it_leaves_other_lengths_and_single_snapshot_transactions_to_python(scored_db,
-                                                                           model_a):
-    query = ("SELECT blink.native_score(blink.champion_library(), %s), "
-             "blink.native_score(blink.champion_library(), s.feature_vector) "
-             "FROM blink.latest_snapshot('user-1') s")
-    expected = model_a.predict(model_a.population.features[1:2])[0]
+def test_it_reads_the_snapshot_latest_snapshot_reads(scored_db, model_a):
+    # Ties on snapshot_at (the higher id wins) and a late insert of an older snapshot.
+    docs = model_a.population.documents()
     with scored_db.connect() as conn:
         conn.execute("SELECT blink_score('user-1')")  # the library file exists from here
-        short, stored = conn.execute(query, [b"\x00" * 8]).fetchone()
-        assert short is None and stored == pytest.approx(expected, abs=1e-9)
+        for user, older, newer in (("user-1", 7, 8), ("user-2", 9, 10)):
+            conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at, "
+                         "features) VALUES (%s, '2030-01-01', %s), (%s, '2030-01-01', %s)",
+                         [user, Jsonb(docs[older]), user, Jsonb(docs[newer])])
+        conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at, "
+                     "features) VALUES ('user-2', '2029-01-01', %s)", [Jsonb(docs[11])])
+        got = [conn.execute("SELECT blink.score_native(%s), blink_score(%s)", [u, u]).fetchone()
+               for u in ("user-1", "user-2")]
+        assert not python_scored(conn)
+    expected = model_a.predict(model_a.population.features[[8, 10]])
+    assert np.abs(np.array(got) - expected[:, None]).max() <= 1e-9
+
+
+def test_it_leaves_other_lengths_and_single_snapshot_transactions_to_python(scored_db,
+                                                                           model_a):
+    expected = model_a.predict(model_a.population.features[1:3])
+    with scored_db.connect() as conn:
+        conn.execute("SELECT blink_score('user-1')")  # the library file exists from here
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = '\\x00' "
+                     "WHERE user_id = 'user-2'")
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+        assert conn.execute("SELECT blink.score_native('user-2'), "
+                            "blink.score_native('no-such-user')").fetchone() == (None, None)
+        with pytest.raises(psycopg.errors.DataCorrupted, match="stored feature vector of 1 "):
+            conn.execute("SELECT blink_score('user-2')")
+        assert conn.execute("SELECT blink_score('no-such-user')").fetchone() == (None,)
     with scored_db.connect(autocommit=False) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         assert conn.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
-        assert conn.execute(query, [b"\x00" * 8]).fetchone() == (None, None)
+        assert conn.execute("SELECT blink.score_native('user-1')").fetchone() == (None,)
         assert conn.execute("SELECT blink_score('user-1')").fetchone()[0] == pytest.approx(
-            expected, abs=1e-9)
+            expected[0], abs=1e-9)
         assert python_scored(conn)
 
 
-def test_it_opens_only_blinks_library_files_and_only_blink_calls_it(scored_db):
+def test_it_opens_only_blinks_library_files_and_applications_only_score(scored_db):
     with scored_db.connect() as conn:
+        conn.execute("SELECT blink_score('user-1')")
         for name in ("/etc/passwd", "blink_libraries/1/../../../x.so", "libc.so.6",
                      "blink_libraries/1/" + "A" * 64 + ".so", "blink_libraries//" + "a" * 64):
+            # A constant changed behind blink's back (only a superuser can): refused.
+            conn.execute("CREATE OR REPLACE FUNCTION blink.champion_library() RETURNS text "
+                         "LANGUAGE sql STABLE AS " + psycopg.sql.quote(f"SELECT '{name}'"))
             with pytest.raises(psycopg.errors.InvalidParameterValue,
-                               match="loads only blink's model libraries"):
-                conn.execute("SELECT blink.native_score(%s, '\\x00')", [name])
-        # a well-formed name without a file: NULL (PL/Python's turn), no error
-        assert conn.execute("SELECT blink.native_score(%s, '\\x00')",
-                            ["blink_libraries/1/" + "a" * 64 + ".so"]).fetchone() == (None,)
+                               match="not a blink model library"):
+                conn.execute("SELECT blink_score('user-1')")
+        conn.execute("SELECT blink.define_champion_constants()")
+        assert conn.execute("SELECT blink_score('user-1')").fetchone()[0] is not None
     with scored_db.connect(APP_USER) as app:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            app.execute("SELECT blink.native_score(blink.champion_library(), '\\x00')")
+            app.execute("SELECT * FROM blink.feature_store_snapshots LIMIT 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("SELECT blink.score_snapshot(1, 'user-1', 1, NULL, '{}')")
+        # It may call blink_score's C half itself: that answers what blink_score answers.
+        assert app.execute("SELECT blink.score_native('user-1') = blink_score('user-1')"
+                           ).fetchone() == (True,)
 
 
 def test_a_server_without_the_module_scores_through_python(scored_db, model_a):
@@ -117,9 +151,7 @@ def test_a_server_without_the_module_scores_through_python(scored_db, model_a):
         assert any("blink_native_absent cannot be loaded" in n for n in notices), notices
     try:
         with scored_db.connect() as conn:
-            assert conn.execute("SELECT blink.native_score(blink.champion_library(), "
-                                "s.feature_vector) FROM blink.latest_snapshot('user-0') s"
-                                ).fetchone() == (None,)
+            assert conn.execute("SELECT blink.score_native('user-0')").fetchone() == (None,)
             assert np.array_equal(scores(conn, users), native)
             assert python_scored(conn)
     finally:
@@ -127,5 +159,3 @@ def test_a_server_without_the_module_scores_through_python(scored_db, model_a):
             assert conn.execute("SELECT blink.define_native_score()").fetchone() == (True,)
     with scored_db.connect(APP_USER) as app:  # the privileges survive both redefinitions
         assert np.array_equal(scores(app, users), native)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            app.execute("SELECT blink.native_score(blink.champion_library(), '\\x00')")
