@@ -33,7 +33,8 @@ def snapshot_place(snapshot_id: int, user_id: str) -> str:
 def score_snapshot(plpy: Any, GD: dict, model_id: int | None, user_id: str,
                    snapshot_id: int | None, vector: bytes | None,
                    document: str | None) -> float | None:
-    """blink_score(user_id), after SQL fetched the champion id and the latest snapshot.
+    """blink_score(user_id) where blink_native does not answer (db/native/blink_native.c),
+    after blink.score_user (PL/pgSQL) fetched the champion id and the latest snapshot.
 
     The lookup runs in PL/pgSQL because a PL/Python SPI call costs more than the whole
     prediction (it opens a subtransaction); this half needs no SPI once the model is cached.
