@@ -40,6 +40,7 @@
 #include "access/stratnum.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -250,7 +251,8 @@ score_latest(text *user_id, double *probability)
 	desc = RelationGetDescr(heap);
 	layout_at = attribute(desc, "feature_layout");
 	vector_at = attribute(desc, "feature_vector");
-	if (index->rd_index->indrelid == relid && layout_at != InvalidAttrNumber
+	if (heap->rd_rel->relkind == RELKIND_RELATION && index->rd_index->indrelid == relid
+		&& layout_at != InvalidAttrNumber
 		&& vector_at != InvalidAttrNumber
 		&& is_latest_index(index, attribute(desc, "user_id"), attribute(desc, "snapshot_at"),
 						   attribute(desc, "id"))

@@ -159,3 +159,17 @@ def test_a_server_without_the_module_scores_through_python(scored_db, model_a):
             assert conn.execute("SELECT blink.define_native_score()").fetchone() == (True,)
     with scored_db.connect(APP_USER) as app:  # the privileges survive both redefinitions
         assert np.array_equal(scores(app, users), native)
+
+
+def test_an_index_of_another_shape_sends_every_call_to_score_user(scored_db, model_a):
+    expected = model_a.predict(model_a.population.features[1:2])[0]
+    with scored_db.connect() as conn:
+        conn.execute("SELECT blink_score('user-1')")
+        assert conn.execute("SELECT blink.score_native('user-1')").fetchone()[0] is not None
+        conn.execute("DROP INDEX blink.feature_store_snapshots_user_latest")
+        conn.execute("CREATE INDEX feature_store_snapshots_user_latest "
+                     "ON blink.feature_store_snapshots (user_id, snapshot_at, id)")
+    with scored_db.connect() as conn:  # ascending: its first entry is the oldest snapshot
+        assert conn.execute("SELECT blink.score_native('user-1')").fetchone() == (None,)
+        assert conn.execute("SELECT blink_score('user-1')").fetchone()[0] == pytest.approx(
+            expected, abs=1e-9)
