@@ -68,6 +68,11 @@ def check_new_model(row: dict[str, Any]) -> bool:
 
 VET_TIMEOUT_SECONDS = 600
 CACHE_DIR = "blink_vetted"  # under the data directory: only the server's OS user writes it
+# The cache only spares a compile (the verdict and library also live in blink.vetted_models),
+# so it is bounded: after each new entry, entries unused for CACHE_MAX_AGE_DAYS, and all but
+# the CACHE_MAX_ENTRIES most recently used, are deleted.
+CACHE_MAX_ENTRIES = 32
+CACHE_MAX_AGE_DAYS = 90
 
 
 def vet_model(plpy: Any, GD: dict, model_id: int) -> dict[str, Any]:
@@ -133,7 +138,9 @@ def _vet_cached(model_text: str, feature_names: list[str], categories: dict[str,
         with open(verdict_file) as handle:
             verdict = json.load(handle)
         with open(library_file, "rb") as handle:
-            return {**verdict, "library": handle.read(), "cached": True}
+            library = handle.read()
+        _touch(verdict_file)  # recently used: prune_cache keeps it
+        return {**verdict, "library": library, "cached": True}
     os.makedirs(cache_dir, mode=0o700, exist_ok=True)
     import tempfile
 
@@ -148,7 +155,71 @@ def _vet_cached(model_text: str, feature_names: list[str], categories: dict[str,
         with open(partial, "wb") as handle:
             handle.write(data)
         os.replace(partial, path)
+    prune_cache(cache_dir)
     return {**verdict, "library": library, "cached": False}
+
+
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache still serves; the entry just looks older to prune_cache
+
+
+def prune_cache(cache_dir: str, *, max_entries: int | None = None,
+                max_age_days: float | None = None, now: float | None = None) -> list[str]:
+    """Delete the vetting cache's entries unused for ``max_age_days`` and all but the
+    ``max_entries`` most recently used (by default CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES) (an entry's verdict file is touched on every use);
+    returns the keys deleted. Leftover ``.partial`` files older than a day go too.
+
+    Only names ``_vet_cached`` writes are touched (``<sha256>.so``, ``<sha256>.json``); a
+    file that cannot be deleted stays for a later run.
+    """
+    import re
+    import time
+
+    now = time.time() if now is None else now
+    max_entries = CACHE_MAX_ENTRIES if max_entries is None else max_entries
+    max_age_days = CACHE_MAX_AGE_DAYS if max_age_days is None else max_age_days
+    named = re.compile(r"([0-9a-f]{64})\.(so|json)(\.partial)?")
+    used: dict[str, float] = {}  # key -> when its verdict was last written or read
+    libraries: dict[str, tuple[str, float]] = {}
+    stale: list[str] = []
+    try:
+        entries = list(os.scandir(cache_dir))
+    except OSError:
+        return []
+    for entry in entries:
+        match = named.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if match.group(3):
+            if mtime < now - 86400:
+                stale.append(entry.path)
+        elif match.group(2) == "json":
+            used[match.group(1)] = mtime
+        else:
+            libraries[match.group(1)] = (entry.path, mtime)
+    # A library without a verdict: a vetting in progress (the verdict is written last), or
+    # one that stopped; the latter goes after a day.
+    stale += [path for key, (path, mtime) in libraries.items()
+              if key not in used and mtime < now - 86400]
+    newest_first = sorted(used, key=lambda key: used[key], reverse=True)
+    cutoff = now - max_age_days * 86400
+    doomed = [key for rank, key in enumerate(newest_first)
+              if rank >= max_entries or used[key] < cutoff]
+    for key in doomed:  # the verdict first: without it, the entry is a miss at once
+        stale += [os.path.join(cache_dir, f"{key}.json"), os.path.join(cache_dir, f"{key}.so")]
+    for path in stale:
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+    return sorted(doomed)
 
 
 def _run_worker(model_text: str, feature_names: list[str], categories: dict[str, list],
