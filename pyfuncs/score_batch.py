@@ -27,8 +27,14 @@ def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str
             f"blink_score_batch takes at most {MAX_USERS} user ids per call, got "
             f"{len(user_ids)}", hint="Split the array into several calls.")
     champion = model.champion(plpy, GD)
-    ids, epochs, matrix, scorable, invalid = snapshots.latest_of_users(
-        plpy, GD, user_ids, champion)
+    # Looked up in code point order (the index's order in a "C" or C.UTF-8 database, close
+    # to it in others), consecutive lookups share the index's pages: ~15% faster on
+    # shuffled ids (docs/benchmarks.md). Python's sort costs less than SQL's here.
+    order = np.array(sorted(range(len(user_ids)), key=lambda i: user_ids[i] or ""),
+                     dtype=np.int64)
+    in_order = snapshots.latest_of_users(plpy, GD, [user_ids[i] for i in order], champion)
+    ids, epochs, matrix, scorable = (_unsorted(values, order) for values in in_order[:4])
+    invalid = in_order[4]
     audits.warn_invalid(plpy, invalid)
     have = (ids >= 0) & scorable  # id -1: the user has no snapshot
     scores = champion.score_batch(matrix[have])
@@ -50,3 +56,12 @@ def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str
         "snapshot_epochs": [None if i < 0 else e
                             for e, i in zip(epochs.tolist(), ids.tolist(), strict=True)],
     }
+
+
+def _unsorted(values: Any, order: Any) -> Any:
+    """``values`` given in ``order`` (a permutation), back in input order."""
+    import numpy as np
+
+    out = np.empty_like(values)
+    out[order] = values
+    return out

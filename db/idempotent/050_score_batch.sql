@@ -1,6 +1,9 @@
 -- Many users in one call: blink_score_batch.
 
 -- Internal half of blink_score_batch: the scores as arrays aligned with user_ids.
+-- jit = off: its one query reads up to 100,000 users' snapshots, a plan cost that makes
+-- PostgreSQL JIT-compile it (inlining and optimization) on every call; compiling cost more
+-- than it saved (batch ~20% faster without it, docs/benchmarks.md).
 CREATE OR REPLACE FUNCTION blink.score_batch_arrays(
     user_ids text[],
     OUT model_id bigint,
@@ -12,6 +15,7 @@ CREATE OR REPLACE FUNCTION blink.score_batch_arrays(
 )
 LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE
 SET search_path = blink, pg_catalog, pg_temp
+SET jit = off
 AS $$
 from pyfuncs import api
 return api.score_batch(plpy, GD, user_ids)
