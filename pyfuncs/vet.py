@@ -169,8 +169,9 @@ def _touch(path: str) -> None:
 def prune_cache(cache_dir: str, *, max_entries: int | None = None,
                 max_age_days: float | None = None, now: float | None = None) -> list[str]:
     """Delete the vetting cache's entries unused for ``max_age_days`` and all but the
-    ``max_entries`` most recently used (by default CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES) (an entry's verdict file is touched on every use);
-    returns the keys deleted. Leftover ``.partial`` files older than a day go too.
+    ``max_entries`` most recently used (by default CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES);
+    an entry's verdict file is touched on every use. Returns the keys deleted. Leftover
+    ``.partial`` files older than a day go too.
 
     Only names ``_vet_cached`` writes are touched (``<sha256>.so``, ``<sha256>.json``); a
     file that cannot be deleted stays for a later run.
