@@ -7,7 +7,8 @@ stdin and
 
 1. parses the model text with LightGBM and checks it is a binary classifier over exactly the
    row's feature names, in order, whose categorical features and categories are exactly the
-   row's ``feature_categories`` (LightGBM's own record: ``pandas_categorical``);
+   row's ``feature_categories`` (LightGBM's own record: ``pandas_categorical``), and that
+   it has no linear trees (Treelite would compile only their constant leaves);
 2. converts it with Treelite and compiles it with TL2cgen and gcc into ``library_path``
    (pyfuncs.library: blink's entry points, NaN for missing);
 3. scores seeded probe rows (values drawn around the model's own split thresholds, every
@@ -21,12 +22,14 @@ It prints one JSON line: ``{"ok": true, "parity_max_abs_diff", "library_versions
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
 PROBE_ROWS = 512
 PARITY_TOLERANCE = 1e-6
 SHAP_TOLERANCE = 1e-9  # reason codes are exact SHAP values
+LINEAR_TREE = re.compile(r"^is_linear=1$", re.MULTILINE)  # as LightGBM writes a linear tree
 
 
 class Refused(Exception):
@@ -132,6 +135,10 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     objective = str(dump.get("objective", ""))
     if not objective.startswith(("binary", "cross_entropy")):
         raise Refused(f"the model is not a binary classifier (objective {objective!r})")
+    if LINEAR_TREE.search(model_text):
+        raise Refused("the model has linear trees (LightGBM's linear_tree): Treelite compiles "
+                      "only their constant leaves, so blink cannot score it exactly; train "
+                      "without linear_tree")
     from pyfuncs.library import build_library
 
     build_library(treelite.frontend.from_lightgbm(booster), library_path, shap_dump=dump)
