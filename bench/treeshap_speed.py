@@ -20,7 +20,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from pyfuncs.native.build import build_library, load_shap
+from bench.shap_library import build_library, load_shap
 from pyfuncs.shap_codegen import shap_sources
 
 FEATURES = 10

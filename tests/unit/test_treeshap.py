@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from pyfuncs.native.build import build_library, load_shap
+from bench.shap_library import build_library, load_shap
 from pyfuncs.shap_codegen import MAX_FAST_UNIQUE, native_sources, shap_sources
 
 TOLERANCE = 1e-9

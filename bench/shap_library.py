@@ -1,5 +1,7 @@
 """Compile and load a stand-alone blink_shap library: for the tests and the speed bench.
 
+It lives in bench/, not pyfuncs/: nothing on the server runs it.
+
 In production the model's library is built by pyfuncs.vet_worker with TL2cgen's sources;
 this helper builds only the SHAP half (treeshap.c + the generated tables) so the tests can
 compare it with LightGBM's pred_contrib. It compiles as production does (blink's own flags,
