@@ -182,6 +182,8 @@ def prune_cache(cache_dir: str, *, max_entries: int | None = None,
     now = time.time() if now is None else now
     max_entries = CACHE_MAX_ENTRIES if max_entries is None else max_entries
     max_age_days = CACHE_MAX_AGE_DAYS if max_age_days is None else max_age_days
+    day = 86400.0
+    unfinished = now - day  # older than this, a file without its verdict is a stopped vetting
     named = re.compile(r"([0-9a-f]{64})\.(so|json)(\.partial)?")
     used: dict[str, float] = {}  # key -> when its verdict was last written or read
     libraries: dict[str, tuple[str, float]] = {}
@@ -199,7 +201,7 @@ def prune_cache(cache_dir: str, *, max_entries: int | None = None,
         except OSError:
             continue
         if match.group(3):
-            if mtime < now - 86400:
+            if mtime < unfinished:
                 stale.append(entry.path)
         elif match.group(2) == "json":
             used[match.group(1)] = mtime
@@ -208,9 +210,9 @@ def prune_cache(cache_dir: str, *, max_entries: int | None = None,
     # A library without a verdict: a vetting in progress (the verdict is written last), or
     # one that stopped; the latter goes after a day.
     stale += [path for key, (path, mtime) in libraries.items()
-              if key not in used and mtime < now - 86400]
+              if key not in used and mtime < unfinished]
     newest_first = sorted(used, key=lambda key: used[key], reverse=True)
-    cutoff = now - max_age_days * 86400
+    cutoff = now - max_age_days * day
     doomed = [key for rank, key in enumerate(newest_first)
               if rank >= max_entries or used[key] < cutoff]
     for key in doomed:  # the verdict first: without it, the entry is a miss at once
