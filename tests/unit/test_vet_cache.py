@@ -69,12 +69,16 @@ def test_a_cache_hit_counts_as_a_use(tmp_path, monkeypatch):
     def verdict(text):
         return vet._vet_cached(text, ["x"], {}, str(tmp_path), "model 1")
 
+    def age(paths, seconds):  # explicit times: a coarse file clock can tie two writes
+        for path in paths:
+            os.utime(path, (time.time() - seconds, time.time() - seconds))
+
     verdict("old")
-    hour_ago = time.time() - 3600
-    for path in tmp_path.iterdir():  # "old" was vetted an hour ago...
-        os.utime(path, (hour_ago, hour_ago))
+    old_files = set(tmp_path.iterdir())
     verdict("newer")
-    assert verdict("old")["cached"] is True  # ...but used now,
+    age(old_files, 3600)  # "old" was vetted an hour ago, "newer" half an hour ago...
+    age(set(tmp_path.iterdir()) - old_files, 1800)
+    assert verdict("old")["cached"] is True  # ...but "old" is used now,
     verdict("newest")  # so the third entry pushes "newer" out
     assert verdict("old")["cached"] is True
     assert verdict("newer")["cached"] is False
