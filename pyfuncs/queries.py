@@ -56,15 +56,7 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
     ),
     # A model's decision threshold and risk bands (LoadedModel.policy, on its first decision).
     "model_policy": (
-        """
-        SELECT m.decision_threshold,
-               ARRAY(SELECT b.value ->> 'band' FROM jsonb_array_elements(m.risk_bands)
-                     WITH ORDINALITY b ORDER BY b.ordinality) AS band_names,
-               ARRAY(SELECT (b.value -> 'max_probability')::float8
-                     FROM jsonb_array_elements(m.risk_bands) WITH ORDINALITY b
-                     ORDER BY b.ordinality) AS band_bounds
-        FROM blink.blink_models m WHERE m.id = $1
-        """,
+        "SELECT decision_threshold, band_names, band_bounds FROM blink.model_policy($1)",
         ["bigint"],
     ),
     # Which stored vectors a model reads (LoadedModel.layout, fetched for its first batch).
@@ -493,15 +485,17 @@ def packed_values_sql(spec: FeatureSpec, row: str, *, safe: bool,
 
     ``string_agg`` of these is the batch matrix in one bytea: PL/Python converts a float8[]
     element by element into Python floats, which costs more than the query itself. The
-    stored vector serves when it was built for ``layout`` (the model's); otherwise the
-    values are extracted from the JSON document, and the flag may send the row to Python.
+    stored vector serves when it was built for ``layout`` (the model's) and has its length
+    (one of another length, written around the trigger, would shift every later row);
+    otherwise the values are extracted from the JSON document, and the flag may send the row
+    to Python.
     """
     values, flagged = value_exprs(spec, f"{row}.features", safe=safe)
     packed = " || ".join(f"float8send(coalesce({v}, 'NaN'::float8))" for v in values)
     if layout is None:
         return packed, flagged
     stored = (f"{row}.feature_layout = {sql_literal(layout)}::uuid"
-              f" AND {row}.feature_vector IS NOT NULL")
+              f" AND octet_length({row}.feature_vector) = {8 * len(spec)}")
     return (f"CASE WHEN {stored} THEN {row}.feature_vector ELSE {packed} END",
             f"(NOT coalesce({stored}, false) AND {flagged})")
 

@@ -6,9 +6,6 @@ from collections.abc import Sequence
 
 from pyfuncs import audits, model, snapshots
 from pyfuncs._typing import Any
-from pyfuncs.errors import InvalidArgumentError
-
-MAX_USERS = 100_000  # ids per call: bounds one call's time and memory (about 1 s, 100 MB)
 
 
 def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str, Any]:
@@ -22,10 +19,6 @@ def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str
     """
     import numpy as np
 
-    if len(user_ids) > MAX_USERS:
-        raise InvalidArgumentError(
-            f"blink_score_batch takes at most {MAX_USERS} user ids per call, got "
-            f"{len(user_ids)}", hint="Split the array into several calls.")
     champion = model.champion(plpy, GD)
     # Looked up in code point order (the index's order in a "C" or C.UTF-8 database, close
     # to it in others), consecutive lookups share the index's pages: ~15% faster on

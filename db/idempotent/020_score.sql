@@ -17,11 +17,11 @@ $$;
 COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 'Internal: probability of default of one stored snapshot under model_id, from its feature vector or else its JSON document (NULL snapshot -> NULL; NULL model_id -> "no champion" error). Called by blink_score.';
 
--- blink_score in C: blink_native (db/native/blink_native.c) reads the user's latest
--- snapshot and scores its stored vector with the champion's library file, or answers NULL
--- when it cannot answer exactly as blink.score_user would (then blink.score_user does). A
--- server that cannot load the module gets a stand-in that always answers NULL: blink_score
--- works the same, through PL/Python. Every upgrade chooses again (docs/native.md: install,
+-- blink_score and blink_score_batch in C: blink_native (db/native/blink_native.c) reads
+-- users' latest snapshots and scores their stored vectors with the champion's library file,
+-- or answers NULL when it cannot answer exactly as PL/Python would (then PL/Python does). A
+-- server that cannot load the module gets stand-ins that always answer NULL: both functions
+-- work the same, through PL/Python. Every upgrade chooses again (docs/native.md: install,
 -- then `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to
 -- create the function, so a missing or incompatible one shows here, not in blink_score.
 CREATE OR REPLACE FUNCTION blink.define_native_score(module text DEFAULT 'blink_native')
@@ -30,12 +30,21 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET check_function_bodies = on
 AS $$
+DECLARE
+    batch_columns constant text := 'user_id text, probability_default double precision, '
+        'decision text, risk_band text, model_id bigint, snapshot_id bigint, '
+        'snapshot_at timestamptz';
 BEGIN
     EXECUTE format('CREATE OR REPLACE FUNCTION blink.score_native(user_id text) '
                    'RETURNS double precision LANGUAGE c STABLE STRICT PARALLEL UNSAFE '
                    'AS %L, %L', module, 'blink_score_native_v2');
     COMMENT ON FUNCTION blink.score_native(text) IS
     'Internal: blink_score in C (blink_native): the champion''s probability for the stored vector of the user''s latest snapshot; NULL when blink.score_user must answer. Called by blink_score.';
+    EXECUTE format('CREATE OR REPLACE FUNCTION blink.score_batch(user_ids text[]) RETURNS TABLE (%s) '
+                   'LANGUAGE c STABLE STRICT PARALLEL UNSAFE AS %L, %L',
+                   batch_columns, module, 'blink_score_batch_v1');
+    COMMENT ON FUNCTION blink.score_batch(text[]) IS
+    'Internal: blink_score_batch in C (blink_native): the champion''s scores of the stored vectors it can read, PL/Python (blink.score_batch_arrays) for the rest. Called by blink_score_batch.';
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'blink: blink_score calls the trees through PL/Python: the module % cannot be loaded here (%)',
@@ -46,11 +55,29 @@ EXCEPTION WHEN OTHERS THEN
     AS 'SELECT NULL::pg_catalog.float8';
     COMMENT ON FUNCTION blink.score_native(text) IS
     'Internal: stand-in for blink_native, which this server could not load: always NULL, so blink_score scores through blink.score_user. See blink.define_native_score.';
+    -- PL/pgSQL: its body is checked when it runs, after 050 defined score_batch_arrays.
+    EXECUTE format('CREATE OR REPLACE FUNCTION blink.score_batch(user_ids text[]) RETURNS TABLE (%s) '
+                   'LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER '
+                   'SET search_path = blink, pg_catalog, pg_temp AS %L',
+                   batch_columns, $body$
+BEGIN
+    RETURN QUERY
+    SELECT u.user_id, u.probability, u.decision, u.band, r.model_id, u.snapshot_id,
+           pg_catalog.to_timestamp(u.epoch)
+    FROM blink.score_batch_arrays(score_batch.user_ids) AS r,
+         unnest(score_batch.user_ids, r.probabilities, r.decisions, r.bands,
+                r.snapshot_ids, r.snapshot_epochs) WITH ORDINALITY
+             AS u(user_id, probability, decision, band, snapshot_id, epoch, ord)
+    ORDER BY u.ord;
+END
+$body$);
+    COMMENT ON FUNCTION blink.score_batch(text[]) IS
+    'Internal: stand-in for blink_native, which this server could not load: blink_score_batch through PL/Python (blink.score_batch_arrays) alone. See blink.define_native_score.';
     RETURN false;
 END
 $$;
 COMMENT ON FUNCTION blink.define_native_score(text) IS
-'Defines blink.score_native: blink_score in C from the module (blink_native) when this server can load it, else a stand-in that answers NULL. Returns which. Run by every upgrade.';
+'Defines blink.score_native and blink.score_batch: blink_score and blink_score_batch in C from the module (blink_native) when this server can load it, else stand-ins that answer NULL. Returns which. Run by every upgrade.';
 
 SELECT blink.define_native_score();
 

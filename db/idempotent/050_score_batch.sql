@@ -1,6 +1,7 @@
 -- Many users in one call: blink_score_batch.
 
--- Internal half of blink_score_batch: the scores as arrays aligned with user_ids.
+-- Internal half of blink_score_batch: the scores as arrays aligned with user_ids. SECURITY
+-- DEFINER: blink.score_batch (C, the caller's role) calls it for the elements it leaves.
 -- jit = off: its one query reads up to 100,000 users' snapshots, a plan cost that makes
 -- PostgreSQL JIT-compile it (inlining and optimization) on every call; compiling cost more
 -- than it saved (batch ~20% faster without it, docs/benchmarks.md).
@@ -13,7 +14,7 @@ CREATE OR REPLACE FUNCTION blink.score_batch_arrays(
     OUT snapshot_ids bigint[],
     OUT snapshot_epochs double precision[]
 )
-LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE
+LANGUAGE plpython3u STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = blink, pg_catalog, pg_temp
 SET jit = off
 AS $$
@@ -23,7 +24,30 @@ $$;
 COMMENT ON FUNCTION blink.score_batch_arrays(text[]) IS
 'Internal: champion scores of user_ids as arrays aligned with the input (NULLs without a snapshot). Called by blink_score_batch.';
 
--- Python returns arrays and SQL unnests them: far cheaper than a PL/Python row per user.
+-- The batch's bound on one call's time and memory (~1 s, ~100 MB at 100,000 ids).
+CREATE OR REPLACE FUNCTION blink.batch_user_ids(user_ids text[])
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_users constant int := 100000;
+BEGIN
+    IF cardinality(user_ids) > max_users THEN
+        RAISE EXCEPTION 'blink: blink_score_batch takes at most % user ids per call, got %',
+            max_users, cardinality(user_ids)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Split the array into several calls.';
+    END IF;
+    RETURN user_ids;
+END
+$$;
+COMMENT ON FUNCTION blink.batch_user_ids(text[]) IS
+'Internal: user_ids, or an error when there are more than blink_score_batch takes in one call (100,000). Called by blink_score_batch.';
+
+-- Inlined into the caller's query (plain SQL: no SECURITY DEFINER, no SET, not STRICT), so
+-- blink.score_batch's rows are the caller's: one tuplestore, not a copy per function layer.
+-- blink.score_batch is C (db/native/blink_native.c) where the server loads blink_native,
+-- else PL/Python alone (blink.define_native_score). A string body: no recorded dependency.
 CREATE OR REPLACE FUNCTION public.blink_score_batch(user_ids text[])
 RETURNS TABLE (
     user_id text,
@@ -34,16 +58,7 @@ RETURNS TABLE (
     snapshot_id bigint,
     snapshot_at timestamptz
 )
-LANGUAGE sql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = blink, pg_catalog, pg_temp
-AS $$
-    SELECT u.user_id, u.probability, u.decision, u.band, r.model_id, u.snapshot_id,
-           to_timestamp(u.epoch)
-    FROM blink.score_batch_arrays(user_ids) AS r,
-         unnest(user_ids, r.probabilities, r.decisions, r.bands, r.snapshot_ids,
-                r.snapshot_epochs) WITH ORDINALITY
-             AS u(user_id, probability, decision, band, snapshot_id, epoch, ord)
-    ORDER BY u.ord
-$$;
+LANGUAGE sql STABLE PARALLEL UNSAFE
+AS $$ SELECT * FROM blink.score_batch(blink.batch_user_ids(user_ids)) $$;
 COMMENT ON FUNCTION public.blink_score_batch(text[]) IS
-'Champion scores of many users in one call (one fetch, one compiled-predict call): one row per array element, in order; NULL probability/decision when the user has no snapshot. Writes no audit.';
+'Champion scores of many users in one call: one row per array element, in order; NULL probability/decision when the user has no snapshot. At most 100,000 ids. Writes no audit.';

@@ -1,0 +1,195 @@
+"""blink_score_batch in C (blink_native's blink.score_batch), on a real server. It scores as
+LightGBM, decides and bands exactly as pyfuncs.decision at the policy's own boundaries,
+hands PL/Python the elements it cannot score within the same call, and the whole batch when
+it cannot take it, and never mixes two models in one call."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import psycopg
+import pytest
+
+from pyfuncs.decision import DecisionPolicy
+from psycopg.types.json import Jsonb
+
+from tests.fix_db import APP_USER, install, python_scored, remove_as_server
+
+USERS = 300
+CONSTANTS = ("champion_model_id", "champion_layout", "champion_library", "champion_policy")
+
+
+def batch(conn: psycopg.Connection, users: list[str | None]) -> list[tuple]:
+    return conn.execute("SELECT * FROM blink_score_batch(%s)", [users]).fetchall()
+
+
+def python_answers(conn: psycopg.Connection, users: list[str]) -> dict[str, tuple]:
+    """blink_decide's (PL/Python) probability, decision, band, model and snapshot per user."""
+    return {u: conn.execute("SELECT probability_default, decision, risk_band, model_id, "
+                            "snapshot_id, snapshot_at FROM blink_decide(%s)", [u]).fetchone()
+            for u in users}
+
+
+def warm(db) -> None:
+    """A session that writes the champion's library file (a new server may not have it)."""
+    with db.connect() as conn:
+        conn.execute("SELECT blink_score('user-0')")
+
+
+def test_the_batch_is_scored_in_c_as_lightgbm_in_input_order(scored_db, model_a):
+    users = model_a.population.user_ids[:USERS]
+    asked = users[::-1] + [None, "no-such-user", users[3]]
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        rows = batch(conn, asked)
+        assert not python_scored(conn)
+        expected = python_answers(conn, users)
+        champion = conn.execute("SELECT blink.champion_model_id()").fetchone()[0]
+    assert [r[0] for r in rows] == asked
+    got = np.array([r[1] for r in rows[:USERS]])[::-1]
+    assert np.abs(got - model_a.predict(model_a.population.features[:USERS])).max() <= 1e-6
+    for user, row in zip(asked[:USERS], rows, strict=False):
+        p, decision, band, model_id, snapshot_id, snapshot_at = expected[user]
+        assert row[1] == pytest.approx(p, abs=1e-12)
+        assert row[2:] == (decision, band, model_id, snapshot_id, snapshot_at)
+    assert rows[USERS] == (None, None, None, None, champion, None, None)
+    assert rows[USERS + 1] == ("no-such-user", None, None, None, champion, None, None)
+    assert rows[-1] == rows[USERS - 1 - 3]  # a duplicate: the same answer
+    with scored_db.connect(APP_USER) as app:  # the application's role gets the same rows
+        assert batch(app, asked) == rows
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("SELECT * FROM blink.feature_store_snapshots LIMIT 1")
+
+
+def test_it_decides_at_the_policys_own_boundaries_as_python(scored_db, model_a):
+    users = model_a.population.user_ids[:USERS]
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        p = sorted({r[1] for r in batch(conn, users)})
+    # Bounds and threshold equal to scores the server computes: every comparison is tested
+    # on equality, where "<=" against "<" (or ">=" against ">") would differ.
+    bounds = [p[40], p[90], p[150], p[220], 1.0]
+    threshold = p[150]
+    artifact = dataclasses.replace(
+        model_a.artifact, version="test-a-boundaries", decision_threshold=threshold,
+        risk_bands=[{"band": f"band-{i}", "max_probability": b} for i, b in enumerate(bounds)])
+    policy = DecisionPolicy.from_model(threshold, artifact.risk_bands)
+    with scored_db.connect() as conn:
+        install(conn, artifact)
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        rows = batch(conn, users)
+        assert not python_scored(conn)
+        by_score = {r[1]: r[2:4] for r in rows}
+        assert {by_score[b] for b in bounds[:-1]} == {
+            ("approved", "band-0"), ("approved", "band-1"), ("declined", "band-2"),
+            ("declined", "band-3")}
+        assert all(r[2:4] == policy.decide(r[1]) for r in rows)
+        on_the_edges = [r[0] for r in rows if r[1] in bounds]
+        assert len(on_the_edges) >= 4
+        python = python_answers(conn, on_the_edges)
+    assert all(python[r[0]][1:3] == r[2:4] for r in rows if r[0] in python)
+
+
+def test_elements_c_cannot_score_are_scored_by_python_in_the_same_call(scored_db, model_a):
+    users = model_a.population.user_ids[:40]
+    bad = dict(model_a.population.documents()[5], metric_volatility90="high")
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        # No vector (from its document), another length (from its document too), and a
+        # document PL/Python refuses: only these three go to PL/Python.
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = NULL "
+                     "WHERE user_id = 'user-1'")
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = '\\x00' "
+                     "WHERE user_id = 'user-2'")
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = NULL, "
+                     "features = %s WHERE user_id = 'user-5'", [Jsonb(bad)])
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+    with scored_db.connect() as conn:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        rows = batch(conn, users + ["user-1"])
+        assert python_scored(conn)
+    with scored_db.connect(APP_USER) as app:
+        assert batch(app, users + ["user-1"]) == rows
+    expected = model_a.predict(model_a.population.features[:40])
+    got = np.array([np.nan if r[1] is None else r[1] for r in rows[:40]])
+    valid = np.arange(40) != 5
+    assert np.abs(got[valid] - expected[valid]).max() <= 1e-6
+    assert rows[5][1:4] == (None, None, None) and rows[5][5] is not None
+    assert rows[-1] == rows[1]
+    assert len(notices) == 1 and "1 snapshot(s) left unscored" in notices[0]
+    assert 'metric_volatility90' in notices[0] and "user-5" in notices[0]
+
+
+def test_a_batch_c_cannot_take_is_scored_by_python_whole(scored_db, model_a):
+    users = model_a.population.user_ids[:30] + [None, "no-such-user"]
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        native = batch(conn, users)
+        assert not python_scored(conn)
+        path = conn.execute("SELECT current_setting('data_directory') || '/' || "
+                            "blink.champion_library()").fetchone()[0]
+    with scored_db.connect(autocommit=False) as conn:  # one snapshot for the whole transaction
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        assert same_rows(batch(conn, users), native) and python_scored(conn)
+        conn.rollback()
+    with scored_db.connect() as conn:  # the library file not on this server (yet)
+        remove_as_server(conn, path)
+    with scored_db.connect() as conn:
+        assert same_rows(batch(conn, users), native) and python_scored(conn)
+    with scored_db.connect() as conn:
+        assert conn.execute("SELECT blink.define_native_score('blink_native_absent')"
+                            ).fetchone() == (False,)
+    with scored_db.connect(APP_USER) as app:  # a server without the module
+        assert same_rows(batch(app, users), native)
+        assert app.execute("SELECT l.lanname FROM pg_proc p JOIN pg_language l "
+                           "ON l.oid = p.prolang WHERE p.oid = 'blink.score_batch'::regproc"
+                           ).fetchone() == ("plpgsql",)
+    with scored_db.connect() as conn:
+        assert conn.execute("SELECT blink.define_native_score()").fetchone() == (True,)
+        assert same_rows(batch(conn, users), native) and not python_scored(conn)
+
+
+def same_rows(got: list[tuple], expected: list[tuple]) -> bool:
+    """Equal rows, probabilities within 1e-12 (PL/Python and C run the same library)."""
+    def key(row: tuple) -> tuple:
+        return row[:1] + row[2:]
+    return len(got) == len(expected) and all(
+        key(a) == key(b) and (a[1] is None) == (b[1] is None)
+        and (a[1] is None or abs(a[1] - b[1]) <= 1e-12) for a, b in zip(got, expected,
+                                                                           strict=True))
+
+
+def test_one_call_never_mixes_two_models(scored_db, model_a, model_b):
+    # C reads the champion from the plan constants, PL/Python from blink_deployments. Left
+    # behind by a deployment that lands between the two halves, C's answers are thrown
+    # away and PL/Python scores the whole batch with the champion it sees.
+    users = model_a.population.user_ids[:30]
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        stale = [conn.execute("SELECT pg_get_functiondef(%s::regproc)",
+                              [f"blink.{name}"]).fetchone()[0] for name in CONSTANTS]
+        new_id = install(conn, model_b.artifact)
+        for definition in stale:  # the constants as they were before the promotion
+            conn.execute(definition)
+        old_id, old_file = conn.execute(
+            "SELECT blink.champion_model_id(), current_setting('data_directory') || '/' || "
+            "blink.champion_library()").fetchone()
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = NULL "
+                     "WHERE user_id = 'user-1'")  # C leaves user-1 to PL/Python
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+    assert old_id != new_id and os.path.exists(old_file)  # C could score with the old model
+    with scored_db.connect() as conn:
+        rows = batch(conn, users)
+    assert {r[4] for r in rows} == {new_id}
+    got = np.array([r[1] for r in rows])
+    assert np.abs(got - model_b.predict(model_a.population.features[:30])).max() <= 1e-6
