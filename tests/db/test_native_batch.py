@@ -11,10 +11,9 @@ import os
 import numpy as np
 import psycopg
 import pytest
-
-from pyfuncs.decision import DecisionPolicy
 from psycopg.types.json import Jsonb
 
+from pyfuncs.decision import DecisionPolicy
 from tests.fix_db import APP_USER, install, python_scored, remove_as_server
 
 USERS = 300
