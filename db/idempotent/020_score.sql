@@ -47,7 +47,7 @@ BEGIN
     'Internal: blink_score_batch in C (blink_native): the champion''s scores of the stored vectors it can read, PL/Python (blink.score_batch_arrays) for the rest. Called by blink_score_batch.';
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
-    RAISE WARNING 'blink: blink_score calls the trees through PL/Python: the module % cannot be loaded here (%)',
+    RAISE WARNING 'blink: blink_score and blink_score_batch call the trees through PL/Python: the module % cannot be loaded here (%)',
         module, SQLERRM
         USING HINT = 'Install blink_native on every server of this cluster (docs/native.md), then run alembic upgrade head.';
     CREATE OR REPLACE FUNCTION blink.score_native(user_id text)
