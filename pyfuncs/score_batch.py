@@ -11,7 +11,9 @@ from pyfuncs._typing import Any
 def score_users(plpy: Any, GD: dict, user_ids: Sequence[str | None]) -> dict[str, Any]:
     """The champion's scores of ``user_ids`` as arrays aligned with the input.
 
-    One SPI query finds each user's latest snapshot and its values; one native call scores
+    blink_native's batch (db/native/blink_native.c) calls this for the elements it leaves,
+    or for the whole batch when it cannot take it, and on servers without the module. One
+    SPI query finds each user's latest snapshot and its values; one native call scores
     them all. Arrays, not rows, go back to SQL (which unnests them): a row per user through
     PL/Python costs several times the prediction. Users without a snapshot get NULLs; a
     user whose snapshot cannot be scored gets its snapshot id and NULL scores, and one

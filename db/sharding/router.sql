@@ -325,7 +325,7 @@ AS $$
 DECLARE
     ids text[];
 BEGIN
-    IF cardinality(p_user_ids) > 100000 THEN  -- the shards' own limit (pyfuncs.score_batch)
+    IF cardinality(p_user_ids) > 100000 THEN  -- the shards' own limit (blink.batch_user_ids)
         RAISE EXCEPTION 'blink_score_batch takes at most 100000 user ids per call, got %',
             cardinality(p_user_ids)
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Split the array into several calls.';
