@@ -72,7 +72,8 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     memory = results["memory"]["private_mb"]
     assert set(memory) == {"fresh", "blink_score", "blink_score_batch", "blink_explain"}
     assert all(v > 0 for v in memory.values())  # read from /proc: root, or the server owner
-    assert memory["blink_score_batch"] > memory["fresh"]
+    # Measured after the call: an explanation starts PL/Python (a batch in C need not).
+    assert memory["blink_explain"] > memory["fresh"] + 1
     verdicts = results["targets"]
     assert len(verdicts) == 10
     assert all(t["pass"] in (True, False) for t in verdicts), verdicts  # every figure measured
