@@ -40,7 +40,6 @@
 #include <string.h>
 
 #include "access/genam.h"
-#include "port/pg_bswap.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -59,6 +58,7 @@
 #include "miscadmin.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -157,6 +157,8 @@ read_policy(void)
 	Datum		policy = call_constant("champion_policy", &isnull);
 	HeapTupleHeader row;
 	Datum		threshold,
+				bounds_datum,
+				names_datum,
 			   *bounds,
 			   *names;
 	bool	   *bound_nulls,
@@ -170,11 +172,13 @@ read_policy(void)
 		return false;
 	row = DatumGetHeapTupleHeader(policy);
 	threshold = GetAttributeByNum(row, 1, &threshold_null);
-	bound_array = DatumGetArrayTypeP(GetAttributeByNum(row, 2, &bounds_null));
-	if (threshold_null || bounds_null)
+	bounds_datum = GetAttributeByNum(row, 2, &bounds_null);
+	names_datum = GetAttributeByNum(row, 3, &names_null);
+	if (threshold_null || bounds_null || names_null)
 		return false;
-	name_array = DatumGetArrayTypeP(GetAttributeByNum(row, 3, &names_null));
-	if (names_null || ARR_NDIM(bound_array) != 1 || ARR_NDIM(name_array) != 1
+	bound_array = DatumGetArrayTypeP(bounds_datum);
+	name_array = DatumGetArrayTypeP(names_datum);
+	if (ARR_NDIM(bound_array) != 1 || ARR_NDIM(name_array) != 1
 		|| ARR_ELEMTYPE(bound_array) != FLOAT8OID || ARR_ELEMTYPE(name_array) != TEXTOID)
 		return false;
 	deconstruct_array_builtin(bound_array, FLOAT8OID, &bounds, &bound_nulls, &nbounds);
@@ -241,6 +245,7 @@ read_champion(void)
 	} while (changes != champion_changes);
 	champion_valid = true;
 }
+
 /* "blink_libraries/<digits>/<64 lowercase hex>.so", and nothing else. */
 static bool
 is_library_name(const char *name)

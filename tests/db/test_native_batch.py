@@ -138,6 +138,12 @@ def test_a_batch_c_cannot_take_is_scored_by_python_whole(scored_db, model_a):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         assert same_rows(batch(conn, users), native) and python_scored(conn)
         conn.rollback()
+    with scored_db.connect() as conn:  # a policy constant without its numbers (by hand)
+        conn.execute("CREATE OR REPLACE FUNCTION blink.champion_policy(OUT decision_threshold "
+                     "float8, OUT band_bounds float8[], OUT band_names text[]) LANGUAGE sql "
+                     "STABLE AS 'SELECT 0.2::float8, NULL::float8[], NULL::text[]'")
+        assert same_rows(batch(conn, users), native) and python_scored(conn)
+        conn.execute("SELECT blink.define_champion_constants()")
     with scored_db.connect() as conn:  # the library file not on this server (yet)
         remove_as_server(conn, path)
     with scored_db.connect() as conn:
