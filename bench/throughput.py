@@ -121,13 +121,21 @@ def ids_on_server(conn: psycopg.Connection, users: list[str]) -> None:
     conn.execute("CREATE TEMP TABLE bench_ids AS SELECT %s::text[] AS ids", [users])
 
 
+def _counted_seconds(conn: psycopg.Connection, sql: str, rows: int, what: str,
+                     params: list[Any] | None = None) -> float:
+    """Wall time of one run of ``sql``, a count that must equal ``rows``."""
+    start = time.perf_counter()
+    row = conn.execute(sql, params).fetchone()
+    seconds = time.perf_counter() - start
+    if row != (rows,):
+        raise RuntimeError(f"{what} scored {row} of {rows} users")
+    return seconds
+
+
 def _rows_per_s_of(conn: psycopg.Connection, sql: str, rows: int, what: str) -> float:
-    """rows/s of ``sql`` (a count that must equal ``rows``), median of up to 3 runs."""
-    counts: list[Any] = []
-    seconds = best_seconds(lambda: counts.append(conn.execute(sql).fetchone()), max_repeats=3)
-    if any(count != (rows,) for count in counts):
-        raise RuntimeError(f"{what} scored {counts} of {rows} users")
-    return rows_per_s(rows, seconds)
+    """rows/s of ``sql`` (a count that must equal ``rows``), median of 3 runs."""
+    times = [_counted_seconds(conn, sql, rows, what) for _ in range(3)]
+    return rows_per_s(rows, statistics.median(times))
 
 
 # Rounds of (raw kernel, blink_score_batch) back to back, order alternating: the batch
@@ -157,11 +165,9 @@ def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
             out["blink_score_batch_rows_per_s"] = rows_per_s(rows, batch_s)
             out["blink_score_batch_round_ratios_to_kernel"] = ratios
             # The application's view: the same call with the ids sent from Python.
-            seconds, row = _timed_statement(
+            seconds = _counted_seconds(
                 app, "SELECT count(probability_default) FROM blink_score_batch(%s::text[])",
-                [users])
-            if row[0] != rows:
-                raise RuntimeError(f"blink_score_batch scored {row[0]} of {rows} users")
+                rows, "blink_score_batch", [users])
             out["blink_score_batch_ids_from_client_rows_per_s"] = rows_per_s(rows, seconds)
     return out
 
@@ -174,11 +180,7 @@ def _paired_rounds(conn: psycopg.Connection, kernel: Kernel,
     for i in range(BATCH_ROUNDS):
         kernel_first = i % 2 == 0
         kernel_s = kernel.seconds() if kernel_first else 0.0
-        start = time.perf_counter()
-        row = conn.execute(BATCH_ALL).fetchone()
-        batch_s = time.perf_counter() - start
-        if row != (rows,):
-            raise RuntimeError(f"blink_score_batch scored {row} of {rows} users")
+        batch_s = _counted_seconds(conn, BATCH_ALL, rows, "blink_score_batch")
         if not kernel_first:
             kernel_s = kernel.seconds()
         batch_times.append(batch_s)
@@ -191,9 +193,9 @@ def batch(env: Environment, rows: int) -> dict[str, Any]:
     kernel = Kernel(env, rows)
     result = references(env, rows, kernel)
     result.update(in_database(env, rows, kernel))
-    kernel = result["kernel_tl2cgen_rows_per_s"]
+    kernel_rows_per_s = result["kernel_tl2cgen_rows_per_s"]
     result["ratios_to_kernel"] = {
-        key: ratio(value, kernel) for key, value in result.items()
+        key: ratio(value, kernel_rows_per_s) for key, value in result.items()
         if key.endswith("_rows_per_s") and key not in (
             "kernel_tl2cgen_rows_per_s", "plain_fetch_per_row_rows_per_s")
     }
