@@ -19,9 +19,9 @@ COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 
 -- blink_score and blink_score_batch in C: blink_native (db/native/blink_native.c) reads
 -- users' latest snapshots and scores their stored vectors with the champion's library file,
--- or answers NULL when it cannot answer exactly as PL/Python would (then PL/Python does). A
--- server that cannot load the module gets stand-ins that always answer NULL: both functions
--- work the same, through PL/Python. Every upgrade chooses again (docs/native.md: install,
+-- or leaves to PL/Python what it cannot answer exactly as PL/Python would. A server that
+-- cannot load the module gets stand-ins (blink.score_native always NULL, blink.score_batch
+-- through PL/Python alone): both functions work the same, through PL/Python. Every upgrade chooses again (docs/native.md: install,
 -- then `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to
 -- create the function, so a missing or incompatible one shows here, not in blink_score.
 CREATE OR REPLACE FUNCTION blink.define_native_score(module text DEFAULT 'blink_native')
@@ -77,7 +77,7 @@ $body$);
 END
 $$;
 COMMENT ON FUNCTION blink.define_native_score(text) IS
-'Defines blink.score_native and blink.score_batch: blink_score and blink_score_batch in C from the module (blink_native) when this server can load it, else stand-ins that answer NULL. Returns which. Run by every upgrade.';
+'Defines blink.score_native and blink.score_batch: blink_score and blink_score_batch in C from the module (blink_native) when this server can load it, else stand-ins that leave every call to PL/Python. Returns which. Run by every upgrade.';
 
 SELECT blink.define_native_score();
 
