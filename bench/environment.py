@@ -24,6 +24,7 @@ from bench.config import BenchConfig
 DATABASE = "blink_bench"  # not the cluster's pg_cron database, so no cron job runs during a run
 APP_ROLE = "bench_app"
 READER_ROLE = "bench_reader"
+PAIR_ROLE = "bench_pair"  # both of the above: runs blink_score and the floor in one pgbench
 USER_PREFIX = "user-"
 
 
@@ -65,14 +66,16 @@ def _timed(timings: dict[str, float], name: str, step: Callable[[], Any]) -> Any
 
 
 def create_roles(conn: psycopg.Connection) -> None:
-    """The scoring role (blink_app only) and the reader role of the floor and microservice."""
-    for role in (APP_ROLE, READER_ROLE):
+    """The scoring role (blink_app only), the reader role of the floor and microservice, and
+    a role with both for the one-client pairs (bench.latency)."""
+    for role in (APP_ROLE, READER_ROLE, PAIR_ROLE):
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
         if not exists:
             conn.execute(f"CREATE ROLE {role} LOGIN")
     conn.execute(f"GRANT blink_app TO {APP_ROLE}")
     conn.execute(f"GRANT USAGE ON SCHEMA blink TO {READER_ROLE}")
     conn.execute(f"GRANT SELECT ON blink.feature_store_snapshots TO {READER_ROLE}")
+    conn.execute(f"GRANT {APP_ROLE}, {READER_ROLE} TO {PAIR_ROLE}")
 
 
 def load_snapshots(conn: psycopg.Connection, population: Any) -> None:

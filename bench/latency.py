@@ -6,18 +6,25 @@ Two drivers, each compared only with itself:
   user's latest snapshot), so the ratio blink/floor is what scoring adds to a fetch;
 * the Python thread client runs ``blink_score`` through psycopg and the microservice over
   HTTP with the same loop, so the ratio microservice/blink carries no driver difference.
+
+And once per round, the one-client pair that judges the added latency: ``blink_score`` and
+the floor drawn at random in *one* pgbench run, so both p50s come from the same seconds
+(``one_client_pair``), with the raw kernel timed on both sides of it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from bench import clients, microservice, pgbench
 from bench.config import BenchConfig
-from bench.environment import APP_ROLE, DATABASE, READER_ROLE, USER_PREFIX, Environment
+from bench.environment import APP_ROLE, DATABASE, PAIR_ROLE, READER_ROLE, USER_PREFIX, Environment
+from bench.kernel import Kernel
 from bench.report import REFERENCES
 from bench.stats import Samples, pool_rounds, round_ratios
 
@@ -30,7 +37,7 @@ TARGETS = {
 }
 
 DRIVERS = {"pgbench": "pgbench", "python": "python-threads"}  # as the summaries name them
-
+PAIR = ("floor", "blink_score")  # the one-client pair: pgbench script 0 and script 1
 
 
 def round_order(index: int) -> list[str]:
@@ -57,6 +64,8 @@ def measure(env: Environment, config: BenchConfig, log: Callable[[str], None]) -
         name: {n: [] for n in config.concurrency} for name in TARGETS}
     when: dict[str, dict[int, list[float]]] = {
         name: {n: [] for n in config.concurrency} for name in TARGETS}
+    pairs: list[dict[str, Any]] = []
+    kernel = Kernel(env, min(config.batch_users, env.n_users))
     user_ids = env.population.user_ids
     seconds = config.latency_round_seconds
     started = time.perf_counter()
@@ -89,6 +98,10 @@ def measure(env: Environment, config: BenchConfig, log: Callable[[str], None]) -
                             seed=config.seed + 1000 * r + n,
                         )
                     samples[name][n].append(run)
+                if n == 1:
+                    log(f"latency round {r + 1}/{config.latency_rounds}: floor + blink_score "
+                        "in one run at 1 client")
+                    pairs.append(one_client_pair(env, config, kernel, r))
     points = combine(samples, when)
     return {
         "targets": {name: {"what": what, "driver": driver}
@@ -97,8 +110,50 @@ def measure(env: Environment, config: BenchConfig, log: Callable[[str], None]) -
         "round_seconds": seconds,
         "round_orders": [round_order(r) for r in range(config.latency_rounds)],
         "points": points,
+        "one_client_pairs": pairs,
         "max_abs_diff_blink_vs_microservice": agreement,
     }
+
+
+def one_client_pair(env: Environment, config: BenchConfig, kernel: Kernel,
+                    index: int) -> dict[str, Any]:
+    """The latency ``blink_score`` adds to the floor at one client, in one pgbench run.
+
+    pgbench draws the floor or ``blink_score`` at random for each transaction (PAIR, equal
+    weights, as a role allowed both), so the two p50s come from the same seconds: where the
+    scheduler puts pgbench and the backend (docs/benchmarks.md, method notes) changes both
+    alike, which two runs back to back do not guarantee. The raw kernel over the batch's
+    matrix is timed just before and just after the run; its per-row time is their mean.
+    """
+    before = kernel.us_per_row()
+    runs = pgbench.run_mixed(
+        PAIR, host=env.host, port=env.port, database=DATABASE, user=PAIR_ROLE, clients=1,
+        seconds=config.latency_round_seconds, n_users=env.n_users, prefix=USER_PREFIX,
+        warmup=config.warmup_requests, timeout=config.timeout_seconds)
+    kernel_us = (before + kernel.us_per_row()) / 2
+    return summarize_pair(index, runs["floor"].latencies_ms, runs["blink_score"].latencies_ms,
+                          kernel_us)
+
+
+def summarize_pair(index: int, floor_ms: Sequence[float], score_ms: Sequence[float],
+                   kernel_us: float) -> dict[str, Any]:
+    """One round's pair: both p50s, the added latency in µs and in kernel rows.
+
+    A round where either side completed no request (a stalled machine) is kept with None
+    figures, and bench.targets names it instead of judging it.
+    """
+    pair: dict[str, Any] = {"round": index + 1,
+                            "requests": {"floor": len(floor_ms), "blink_score": len(score_ms)},
+                            "kernel_us_per_row": round(kernel_us, 3), "floor_p50_ms": None,
+                            "blink_score_p50_ms": None, "added_us": None,
+                            "added_over_kernel": None}
+    if len(floor_ms) and len(score_ms):
+        floor_p50, score_p50 = float(np.median(floor_ms)), float(np.median(score_ms))
+        added_us = (score_p50 - floor_p50) * 1000.0
+        pair.update(floor_p50_ms=round(floor_p50, 4), blink_score_p50_ms=round(score_p50, 4),
+                    added_us=round(added_us, 2),
+                    added_over_kernel=round(added_us / kernel_us, 4))
+    return pair
 
 
 def combine(samples: dict[str, dict[int, list[Samples]]],

@@ -81,6 +81,12 @@ def table(results: dict[str, Any]) -> str:
                 note += f"  ({s['empty_rounds']} round(s) completed no request)"
             lines.append(f"  {name:<16}{n:>8}{_fmt(s['p50_ms']):>10}{_fmt(s['p95_ms']):>10}"
                          f"{_fmt(s['p99_ms']):>10}{_fmt(s['requests_per_s'], 0):>10}  {note}")
+    pairs = latency.get("one_client_pairs") or []
+    if pairs:
+        lines.append("  one client, floor and blink_score drawn at random in one pgbench run, "
+                     "per round: added µs (kernel µs per row)")
+        lines.append("    " + ", ".join(
+            f"{_fmt(p['added_us'], 1)} ({_fmt(p['kernel_us_per_row'], 1)})" for p in pairs))
     lines.append("")
     b = results["batch"]
     lines.append(f"Batch: {b['rows']:,} users, rows/s; ratio to the raw kernel (TL2cgen, 1 thread)")

@@ -28,6 +28,7 @@ import numpy as np
 import psycopg
 
 from bench.environment import APP_ROLE, Environment
+from bench.kernel import Kernel
 from bench.stats import ratio, rows_per_s
 
 
@@ -42,34 +43,6 @@ def best_seconds(run: Callable[[], Any], *, min_total: float = 0.5, max_repeats:
         times.append(elapsed)
         spent += elapsed
     return statistics.median(times)
-
-
-class Kernel:
-    """The raw kernel over the first ``rows`` users' in-memory matrix: the library's
-    ``blink_predict_rows`` (TL2cgen's trees in a C loop, one thread)."""
-
-    def __init__(self, env: Environment, rows: int) -> None:
-        import ctypes
-
-        from pyfuncs.predictor import CompiledPredictor
-
-        self.rows = rows
-        self.matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
-        art = env.artifact
-        self.compiled = CompiledPredictor(art.compiled_lib, art.compiled_lib_sha256,
-                                          len(art.feature_names))
-        self._run = ctypes.CDLL(self.compiled.library_path).blink_predict_rows  # same mapping
-        self._run.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
-        self.out = np.empty(rows)
-
-    def __call__(self) -> None:
-        self._run(self.matrix.ctypes.data, self.rows, self.out.ctypes.data)
-
-    def seconds(self) -> float:
-        """Wall time of one pass."""
-        start = time.perf_counter()
-        self()
-        return time.perf_counter() - start
 
 
 def references(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:

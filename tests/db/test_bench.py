@@ -52,6 +52,14 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
             assert len(summary["ratio_per_round"]) == rounds
             assert all(r is None or r > 0 for r in summary["ratio_per_round"])
             assert summary["ratio_min"] <= summary["ratio_median"] <= summary["ratio_max"]
+    # One client: floor and blink_score in one pgbench run per round, the kernel beside it.
+    pairs = latency["one_client_pairs"]
+    assert [p["round"] for p in pairs] == list(range(1, rounds + 1))
+    for pair in pairs:
+        assert pair["requests"]["floor"] > 0 and pair["requests"]["blink_score"] > 0, pair
+        assert pair["kernel_us_per_row"] > 0
+        assert pair["added_over_kernel"] == pytest.approx(
+            pair["added_us"] / pair["kernel_us_per_row"], rel=1e-3)
     # blink and the baseline score the same model, so they must agree.
     assert results["latency"]["max_abs_diff_blink_vs_microservice"] < 1e-9
     assert results["batch"]["max_abs_diff_kernel_vs_lightgbm"] < 1e-9
@@ -84,5 +92,8 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
         assert target["value"] == pytest.approx(point["ratio_median"], abs=1e-4)
         assert (target["value_min"], target["value_max"]) == (point["ratio_min"],
                                                               point["ratio_max"])
+    # The one-client target is the worst round's pair.
+    assert verdicts[2]["value"] == pytest.approx(max(p["added_over_kernel"] for p in pairs),
+                                                 abs=1e-4)
     # The printed table carries every target's verdict.
     assert done.stdout.count("PASS") + done.stdout.count("FAIL") == 10

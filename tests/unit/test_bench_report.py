@@ -10,7 +10,7 @@ import pytest
 
 from bench import clients, pgbench, targets
 from bench.config import full, quick
-from bench.latency import TARGETS, combine, round_order
+from bench.latency import TARGETS, combine, round_order, summarize_pair
 from bench.report import table
 from bench.stats import Samples, pool_rounds, ratio, round_ratios, summarize
 
@@ -171,7 +171,9 @@ def _results(blink_us=30.0, fetch_us=10.0, kernel_us=10.0, batch_rows_per_s=80_0
         "meta": {"timestamp": "t", "quick": True, "machine": "m"},
         "config": {"trees": 1, "leaves": 2, "n_users": 3, "concurrency": [1, 4, 16]},
         "setup": {"features": 7},
-        "latency": {"rounds": 2, "round_seconds": 1, "points": combine(samples)},
+        "latency": {"rounds": 2, "round_seconds": 1, "points": combine(samples),
+                    "one_client_pairs": [summarize_pair(0, [0.10] * 40, [0.115] * 30, kernel_us),
+                                         summarize_pair(1, [0.12] * 40, [0.14] * 30, kernel_us)]},
         "batch": {"rows": 10, "kernel_tl2cgen_rows_per_s": rows_per_s(kernel_us),
                   "plain_fetch_per_row_rows_per_s": rows_per_s(fetch_us),
                   "blink_score_per_row_rows_per_s": rows_per_s(blink_us),
@@ -214,6 +216,7 @@ def test_every_target_is_judged_against_its_reference_in_the_same_run():
     results = _results()
     results["targets"] = verdicts
     assert table(results).count("PASS") == 10
+    assert "per round: added µs (kernel µs per row)\n    15.0 (10.0), 20.0 (10.0)" in table(results)
 
 
 def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
@@ -233,15 +236,37 @@ def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
 
 def test_a_round_without_requests_is_named_and_not_judged():
     results = _results()
-    samples = {name: {n: [Samples([p] * 30, 1.0) for p in p50s] for n in (1, 4, 16)}
-               for name, p50s in {"floor": [0.10, 0.12, 0.11], "blink_score": [0.115, 0.14, 0.1],
-                                  "blink_score_py": [0.2] * 3,
-                                  "microservice": [2.6] * 3}.items()}
-    samples["blink_score"][1][2] = Samples([], 1.0)  # the third 1-client round: no request
-    results["latency"]["points"] = combine(samples)
+    results["latency"]["one_client_pairs"].append(summarize_pair(2, [0.1] * 30, [], 10.0))
+    stalled = results["latency"]["one_client_pairs"][2]
+    assert stalled["requests"] == {"floor": 30, "blink_score": 0}
+    assert stalled["added_us"] is None and stalled["added_over_kernel"] is None
     added = targets.judge(results)[2]
     assert added["value"] == pytest.approx(2.0)  # the worst of the two rounds judged
     assert "worst of 2 rounds" in added["measured_as"]
     assert "1 round(s) completed no request" in added["measured_as"]
     results["targets"] = targets.judge(results)
     assert "1 round(s) completed no request" in table(results)
+
+
+def test_a_pair_is_judged_on_its_own_p50s_and_its_own_kernel():
+    pair = summarize_pair(4, [0.050, 0.060, 0.070], [0.070, 0.075, 0.200], kernel_us=8.0)
+    assert pair["round"] == 5 and pair["requests"] == {"floor": 3, "blink_score": 3}
+    assert pair["floor_p50_ms"] == pytest.approx(0.060)
+    assert pair["blink_score_p50_ms"] == pytest.approx(0.075)
+    assert pair["added_us"] == pytest.approx(15.0)
+    assert pair["added_over_kernel"] == pytest.approx(15.0 / 8.0)
+
+
+def test_pgbench_logs_split_by_script_share_one_window(tmp_path):
+    # Two scripts in one run: script 0 (the floor) and 1 (blink_score), one client.
+    (tmp_path / "tx.7").write_text(
+        "0 0 5000 1 10 5000\n"   # warm-up (loads the model), left out
+        "0 1 40 0 10 5040\n"
+        "0 2 90 1 10 5130\n"
+        "0 3 50 0 11 5180\n"
+    )
+    floor = pgbench.read_logs(tmp_path, warmup=1, script=0)
+    score = pgbench.read_logs(tmp_path, warmup=1, script=1)
+    assert floor.latencies_ms == [0.04, 0.05] and score.latencies_ms == [0.09]
+    assert floor.seconds == score.seconds == pytest.approx(1.00018)
+    assert sorted(pgbench.read_logs(tmp_path, warmup=1).latencies_ms) == [0.04, 0.05, 0.09]
