@@ -7,8 +7,8 @@ Two drivers, each compared only with itself:
 * the Python thread client runs ``blink_score`` through psycopg and the microservice over
   HTTP with the same loop, so the ratio microservice/blink carries no driver difference.
 
-And once per round, the one-client pair that judges the added latency: ``blink_score`` and
-the floor drawn at random in *one* pgbench run, so both p50s come from the same seconds
+And once per round, the one-client pair that judges the added latency: the floor and
+``blink_score`` in turns within *one* pgbench run, so both p50s come from the same seconds
 (``one_client_pair``), with the raw kernel timed on both sides of it.
 """
 
@@ -37,7 +37,9 @@ TARGETS = {
 }
 
 DRIVERS = {"pgbench": "pgbench", "python": "python-threads"}  # as the summaries name them
-PAIR = ("floor", "blink_score")  # the one-client pair: pgbench script 0 and script 1
+# The one-client pair runs the floor and blink_score in turns of this many transactions
+# (5-10 ms each on a 2-vCPU VM; docs/benchmarks.md, method notes).
+PAIR_BLOCK = 100
 
 
 def round_order(index: int) -> list[str]:
@@ -119,20 +121,21 @@ def one_client_pair(env: Environment, config: BenchConfig, kernel: Kernel,
                     index: int) -> dict[str, Any]:
     """The latency ``blink_score`` adds to the floor at one client, in one pgbench run.
 
-    pgbench draws the floor or ``blink_score`` at random for each transaction (PAIR, equal
-    weights, as a role allowed both), so the two p50s come from the same seconds: where the
-    scheduler puts pgbench and the backend (docs/benchmarks.md, method notes) changes both
-    alike, which two runs back to back do not guarantee. The raw kernel over the batch's
-    matrix is timed just before and just after the run; its per-row time is their mean.
+    One connection (as a role allowed both) runs the floor and ``blink_score`` in turns of
+    PAIR_BLOCK transactions, so the two p50s come from the same seconds: where the scheduler
+    puts pgbench and the backend (docs/benchmarks.md, method notes) changes both alike,
+    which two runs back to back do not guarantee. Each turn is long enough to find the
+    caches holding its own work. The raw kernel over the batch's matrix is timed just
+    before and just after the run; its per-row time is their mean.
     """
     before = kernel.us_per_row()
-    runs = pgbench.run_mixed(
-        PAIR, host=env.host, port=env.port, database=DATABASE, user=PAIR_ROLE, clients=1,
-        seconds=config.latency_round_seconds, n_users=env.n_users, prefix=USER_PREFIX,
-        warmup=config.warmup_requests, timeout=config.timeout_seconds)
+    floor, score = pgbench.run_alternating(
+        "floor", "blink_score", block=PAIR_BLOCK, host=env.host, port=env.port,
+        database=DATABASE, user=PAIR_ROLE, clients=1, seconds=config.latency_round_seconds,
+        n_users=env.n_users, prefix=USER_PREFIX, warmup=config.warmup_requests,
+        timeout=config.timeout_seconds)
     kernel_us = (before + kernel.us_per_row()) / 2
-    return summarize_pair(index, runs["floor"].latencies_ms, runs["blink_score"].latencies_ms,
-                          kernel_us)
+    return summarize_pair(index, floor.latencies_ms, score.latencies_ms, kernel_us)
 
 
 def summarize_pair(index: int, floor_ms: Sequence[float], score_ms: Sequence[float],

@@ -257,16 +257,22 @@ def test_a_pair_is_judged_on_its_own_p50s_and_its_own_kernel():
     assert pair["added_over_kernel"] == pytest.approx(15.0 / 8.0)
 
 
-def test_pgbench_logs_split_by_script_share_one_window(tmp_path):
-    # Two scripts in one run: script 0 (the floor) and 1 (blink_score), one client.
+def test_an_alternating_run_reads_each_side_from_the_same_window(tmp_path):
+    # The counter is 1 in transaction 0: floor for 1, blink_score for 2-3, floor for 4-5.
+    script = pgbench.alternating_script("floor", "blink_score", 2, "user-")
+    assert "\\set n :n + 1" in script and "\\if (:n / 2) % 2 = 0" in script
+    assert script.index("ORDER BY snapshot_at") < script.index("\\else") < script.index(
+        "blink_score('user-'")
+    assert [pgbench.block_of(tx, 2) for tx in range(6)] == [0, 1, 1, 0, 0, 1]
     (tmp_path / "tx.7").write_text(
-        "0 0 5000 1 10 5000\n"   # warm-up (loads the model), left out
-        "0 1 40 0 10 5040\n"
-        "0 2 90 1 10 5130\n"
-        "0 3 50 0 11 5180\n"
+        "0 0 5000 0 10 5000\n"   # warm-up, left out
+        "0 1 90 0 10 5090\n"     # counter 2: blink_score
+        "0 2 95 0 10 5190\n"     # counter 3: blink_score
+        "0 3 40 0 10 5230\n"     # counter 4: floor
+        "0 4 50 0 11 5280\n"     # counter 5: floor
     )
-    floor = pgbench.read_logs(tmp_path, warmup=1, script=0)
-    score = pgbench.read_logs(tmp_path, warmup=1, script=1)
-    assert floor.latencies_ms == [0.04, 0.05] and score.latencies_ms == [0.09]
-    assert floor.seconds == score.seconds == pytest.approx(1.00018)
-    assert sorted(pgbench.read_logs(tmp_path, warmup=1).latencies_ms) == [0.04, 0.05, 0.09]
+    rows = pgbench.parse_logs(tmp_path)
+    floor = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 0)
+    score = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 1)
+    assert floor.latencies_ms == [0.04, 0.05] and score.latencies_ms == [0.09, 0.095]
+    assert floor.seconds == score.seconds == pytest.approx(1.00028)
