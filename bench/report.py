@@ -83,8 +83,8 @@ def table(results: dict[str, Any]) -> str:
                          f"{_fmt(s['p99_ms']):>10}{_fmt(s['requests_per_s'], 0):>10}  {note}")
     pairs = latency.get("one_client_pairs") or []
     if pairs:
-        lines.append("  one client, floor and blink_score drawn at random in one pgbench run, "
-                     "per round: added µs (kernel µs per row)")
+        lines.append("  one client, floor and blink_score in turns in one pgbench run, per round: "
+                     "added µs (kernel µs per row)")
         lines.append("    " + ", ".join(
             f"{_fmt(p['added_us'], 1)} ({_fmt(p['kernel_us_per_row'], 1)})" for p in pairs))
     lines.append("")

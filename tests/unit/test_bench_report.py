@@ -172,8 +172,8 @@ def _results(blink_us=30.0, fetch_us=10.0, kernel_us=10.0, batch_rows_per_s=80_0
         "config": {"trees": 1, "leaves": 2, "n_users": 3, "concurrency": [1, 4, 16]},
         "setup": {"features": 7},
         "latency": {"rounds": 2, "round_seconds": 1, "points": combine(samples),
-                    "one_client_pairs": [summarize_pair(0, [0.10] * 40, [0.115] * 30, kernel_us),
-                                         summarize_pair(1, [0.12] * 40, [0.14] * 30, kernel_us)]},
+                    "one_client_pairs": [summarize_pair(0, [0.10] * 40, [0.115] * 30, [kernel_us]),
+                                         summarize_pair(1, [0.12] * 40, [0.14] * 30, [kernel_us])]},
         "batch": {"rows": 10, "kernel_tl2cgen_rows_per_s": rows_per_s(kernel_us),
                   "plain_fetch_per_row_rows_per_s": rows_per_s(fetch_us),
                   "blink_score_per_row_rows_per_s": rows_per_s(blink_us),
@@ -236,7 +236,7 @@ def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
 
 def test_a_round_without_requests_is_named_and_not_judged():
     results = _results()
-    results["latency"]["one_client_pairs"].append(summarize_pair(2, [0.1] * 30, [], 10.0))
+    results["latency"]["one_client_pairs"].append(summarize_pair(2, [0.1] * 30, [], [10.0]))
     stalled = results["latency"]["one_client_pairs"][2]
     assert stalled["requests"] == {"floor": 30, "blink_score": 0}
     assert stalled["added_us"] is None and stalled["added_over_kernel"] is None
@@ -249,8 +249,10 @@ def test_a_round_without_requests_is_named_and_not_judged():
 
 
 def test_a_pair_is_judged_on_its_own_p50s_and_its_own_kernel():
-    pair = summarize_pair(4, [0.050, 0.060, 0.070], [0.070, 0.075, 0.200], kernel_us=8.0)
+    # The kernel's reference is its faster pass: a stalled pass (20 µs) does not flatter blink.
+    pair = summarize_pair(4, [0.050, 0.060, 0.070], [0.070, 0.075, 0.200], [20.0, 8.0])
     assert pair["round"] == 5 and pair["requests"] == {"floor": 3, "blink_score": 3}
+    assert pair["kernel_us_per_row"] == 8.0 and pair["kernel_us_per_row_passes"] == [20.0, 8.0]
     assert pair["floor_p50_ms"] == pytest.approx(0.060)
     assert pair["blink_score_p50_ms"] == pytest.approx(0.075)
     assert pair["added_us"] == pytest.approx(15.0)
