@@ -53,13 +53,20 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
             assert all(r is None or r > 0 for r in summary["ratio_per_round"])
             assert summary["ratio_min"] <= summary["ratio_median"] <= summary["ratio_max"]
     # One client: floor and blink_score in one pgbench run per round, the kernel beside it.
+    # A stalled round may leave a side without requests: kept with no figures, not judged.
     pairs = latency["one_client_pairs"]
     assert [p["round"] for p in pairs] == list(range(1, rounds + 1))
+    judged = [p for p in pairs if p["added_us"] is not None]
+    assert judged, pairs
     for pair in pairs:
-        assert pair["requests"]["floor"] > 0 and pair["requests"]["blink_score"] > 0, pair
-        assert pair["kernel_us_per_row"] > 0
-        assert pair["added_over_kernel"] == pytest.approx(
-            pair["added_us"] / pair["kernel_us_per_row"], rel=1e-3)
+        assert pair["kernel_us_per_row"] == min(pair["kernel_us_per_row_passes"]) > 0, pair
+        if pair in judged:
+            assert pair["requests"]["floor"] > 0 and pair["requests"]["blink_score"] > 0
+            # kernel_us_per_row is rounded to 1e-3 µs; the quick model's row takes ~0.5 µs
+            assert pair["added_over_kernel"] == pytest.approx(
+                pair["added_us"] / pair["kernel_us_per_row"], rel=1e-2)
+        else:
+            assert min(pair["requests"].values()) == 0, pair
     # blink and the baseline score the same model, so they must agree.
     assert results["latency"]["max_abs_diff_blink_vs_microservice"] < 1e-9
     assert results["batch"]["max_abs_diff_kernel_vs_lightgbm"] < 1e-9
@@ -93,7 +100,7 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
         assert (target["value_min"], target["value_max"]) == (point["ratio_min"],
                                                               point["ratio_max"])
     # The one-client target is the worst round's pair.
-    assert verdicts[2]["value"] == pytest.approx(max(p["added_over_kernel"] for p in pairs),
+    assert verdicts[2]["value"] == pytest.approx(max(p["added_over_kernel"] for p in judged),
                                                  abs=1e-4)
     # The printed table carries every target's verdict.
     assert done.stdout.count("PASS") + done.stdout.count("FAIL") == 10
