@@ -91,7 +91,10 @@ def serve(dsn: str, model_file: Path, log_file: Path, timeout: float = 60.0) -> 
     env = dict(os.environ, **{DSN_ENV: dsn, MODEL_ENV: str(model_file)})
     argv = [sys.executable, "-m", "uvicorn", "bench.microservice:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--log-level", "warning", "--no-access-log"]
+            "--log-level", "warning", "--no-access-log",
+            # Clients wait at the barrier until every one is warm; uvicorn's default closes a
+            # connection idle for 5 s, which dropped waiting clients on a starved machine.
+            "--timeout-keep-alive", "300"]
     repo_root = Path(__file__).resolve().parent.parent
     with open(log_file, "wb") as log:
         process = subprocess.Popen(argv, cwd=repo_root, env=env, stdout=log,
