@@ -52,7 +52,8 @@ def round_order(index: int) -> list[str]:
     return names if index % 2 == 0 else names[::-1]
 
 
-def measure(env: Environment, config: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
+def measure(env: Environment, config: BenchConfig, kernel: Kernel,
+            log: Callable[[str], None]) -> dict[str, Any]:
     """All latency points: ``{"points": {target: {str(clients): summary}}, ...}``.
 
     Every point runs in ``config.latency_rounds`` rounds of ``latency_round_seconds`` each.
@@ -67,7 +68,6 @@ def measure(env: Environment, config: BenchConfig, log: Callable[[str], None]) -
     when: dict[str, dict[int, list[float]]] = {
         name: {n: [] for n in config.concurrency} for name in TARGETS}
     pairs: list[dict[str, Any]] = []
-    kernel = Kernel(env, min(config.batch_users, env.n_users))
     user_ids = env.population.user_ids
     seconds = config.latency_round_seconds
     started = time.perf_counter()

@@ -70,11 +70,6 @@ def warm_samples(rows: list[LogRow], warmup: int,
     return Samples(latencies, (max(row[3] for row in rows) - since) / 1e6)
 
 
-def read_logs(directory: Path, warmup: int) -> Samples:
-    """The warm latencies of the pgbench logs in ``directory`` (``warm_samples``)."""
-    return warm_samples(parse_logs(directory), warmup)
-
-
 def block_of(transaction: int, block: int) -> int:
     """0 or 1: which side of an alternating run (``alternating_script``) ran a transaction
     (pgbench numbers each client's transactions from 0; the script's counter from 1)."""

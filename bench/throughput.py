@@ -161,11 +161,10 @@ def _paired_rounds(conn: psycopg.Connection, kernel: Kernel,
     return statistics.median(batch_times), ratios
 
 
-def batch(env: Environment, rows: int) -> dict[str, Any]:
-    """Batch figures and their ratios to the raw kernel's rows/s."""
-    kernel = Kernel(env, rows)
-    result = references(env, rows, kernel)
-    result.update(in_database(env, rows, kernel))
+def batch(env: Environment, kernel: Kernel) -> dict[str, Any]:
+    """Batch figures over the kernel's users and their ratios to the raw kernel's rows/s."""
+    result = references(env, kernel.rows, kernel)
+    result.update(in_database(env, kernel.rows, kernel))
     kernel_rows_per_s = result["kernel_tl2cgen_rows_per_s"]
     result["ratios_to_kernel"] = {
         key: ratio(value, kernel_rows_per_s) for key, value in result.items()

@@ -43,14 +43,14 @@ def test_pgbench_logs_count_only_once_every_client_is_warm(tmp_path):
         "1 0 80000 0 100 150000\n"  # client 1 warm-up ends at 100.150: everyone warm
     )
     (tmp_path / "tx.123.1").write_text("1 1 60 0 100 150060\n1 2 80 0 101 150000\n")
-    samples = pgbench.read_logs(tmp_path, warmup=1)
+    samples = pgbench.warm_samples(pgbench.parse_logs(tmp_path), warmup=1)
     assert sorted(samples.latencies_ms) == [0.05, 0.06, 0.08]
     assert samples.seconds == pytest.approx(1.0)  # from 100.150 to the last end, 101.150
 
 
 def test_pgbench_logs_without_warmup_time_from_the_first_start(tmp_path):
     (tmp_path / "tx.1").write_text("0 0 1000 0 5 1000\n0 1 1000 0 5 501000\n")
-    samples = pgbench.read_logs(tmp_path, warmup=0)
+    samples = pgbench.warm_samples(pgbench.parse_logs(tmp_path), warmup=0)
     assert samples.latencies_ms == [1.0, 1.0]
     assert samples.seconds == pytest.approx(0.501)
 
