@@ -21,8 +21,8 @@ COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 -- users' latest snapshots and scores their stored vectors with the champion's library file,
 -- or leaves to PL/Python what it cannot answer exactly as PL/Python would. A server that
 -- cannot load the module gets stand-ins (blink.score_native always NULL, blink.score_batch
--- through PL/Python alone): both functions work the same, through PL/Python. Every upgrade chooses again (docs/native.md: install,
--- then `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to
+-- through PL/Python alone): both functions work the same, through PL/Python. Every upgrade
+-- chooses again (docs/native.md: install, then `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to
 -- create the function, so a missing or incompatible one shows here, not in blink_score.
 CREATE OR REPLACE FUNCTION blink.define_native_score(module text DEFAULT 'blink_native')
 RETURNS boolean
