@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -50,6 +51,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -61,6 +63,7 @@
 #include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/inval.h"
@@ -562,6 +565,136 @@ pending_add_slot(Pending *q, Snapshots *s, int i, int *left, int *nleft, MemoryC
 	MemoryContextReset(row);
 }
 
+/* A batch whose ids come in the index's order walks forward through the index: each
+ * user's entries follow the last user's, so stepping to them costs a comparison or two,
+ * where a lookup from the root costs a descent of the tree and about 20 comparisons of
+ * text under the database's collation (docs/benchmarks.md, "The batch walks the index").
+ * Ids in any other order are looked up from the root, one by one (snapshots_latest). */
+typedef struct Walk
+{
+	FmgrInfo   *compare;		/* the index's order of user ids (its B-tree support 1) */
+	Oid			collation;
+	bool		started;		/* a scan from some id on has begun */
+	bool		exhausted;		/* and has no entry left */
+	bool		fetched;		/* s->slot holds cur's table row, visible to the snapshot */
+	Datum		cur;			/* the user id of the scan's current index entry */
+	MemoryContext cur_context;	/* holds cur */
+} Walk;
+
+/* An id that is not reached within this many entries is looked up from the root: a batch
+ * sorted but sparse costs at most these steps more per id than lookups from the root. */
+#define WALK_STEPS 8
+
+/* True when the batch's ids come in the index's order (NULLs aside) and the index orders
+ * them as text does: the batch can walk (Walk). */
+static bool
+walk_applies(Snapshots *s, const Batch *b, Walk *w)
+{
+	Datum		last = (Datum) 0;
+	bool		any = false;
+
+	if (s->index->rd_opfamily[0] != TEXT_BTREE_FAM_OID)
+		return false;
+	w->compare = index_getprocinfo(s->index, 1, BTORDER_PROC);
+	w->collation = s->index->rd_indcollation[0];
+	for (int i = 0; i < b->n; i++)
+	{
+		if (b->user_nulls[i])
+			continue;
+		if (any && DatumGetInt32(FunctionCall2Coll(w->compare, w->collation, last,
+												   b->users[i])) > 0)
+			return false;
+		last = b->users[i];
+		any = true;
+	}
+	w->started = false;
+	w->cur_context = AllocSetContextCreate(CurrentMemoryContext, "blink batch walk",
+										   ALLOCSET_SMALL_SIZES);
+	s->scan->xs_want_itup = true;	/* the ids are read from the index's entries */
+	return true;
+}
+
+static int
+walk_compare(Walk *w, Datum a, Datum b)
+{
+	return DatumGetInt32(FunctionCall2Coll(w->compare, w->collation, a, b));
+}
+
+/* Move to the scan's next index entry, its table row not read yet. */
+static void
+walk_next(Walk *w, Snapshots *s)
+{
+	ItemPointer tid = index_getnext_tid(s->scan, ForwardScanDirection);
+	bool		isnull = true;
+	Datum		user_id = (Datum) 0;
+
+	MemoryContextReset(w->cur_context);
+	w->fetched = false;
+	if (tid != NULL)
+		user_id = index_getattr(s->scan->xs_itup, 1, RelationGetDescr(s->index), &isnull);
+	w->exhausted = isnull;		/* a scan from an id on never returns NULL ids */
+	if (!isnull)
+	{
+		MemoryContext caller = MemoryContextSwitchTo(w->cur_context);
+
+		w->cur = datumCopy(user_id, false, -1);	/* the entry's page may be left */
+		MemoryContextSwitchTo(caller);
+	}
+}
+
+/* Start the scan at the first entry from user_id on. */
+static void
+walk_start(Walk *w, Snapshots *s, Datum user_id)
+{
+	ScanKeyData key;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTGreaterEqualStrategyNumber, InvalidOid,
+						   w->collation, F_TEXT_GE, user_id);
+	index_rescan(s->scan, &key, 1, NULL, 0);
+	w->started = true;
+	walk_next(w, s);
+}
+
+/* snapshots_latest for the next id of a batch in the index's order: put the user's latest
+ * snapshot in s->slot, false when the user has none. The scan's current entry is always
+ * the first of its user's entries not yet found invisible, and every entry before it from
+ * the previous id on has been passed, so the first visible entry of user_id is the latest
+ * snapshot, as a lookup from the root finds it. */
+static bool
+walk_latest(Walk *w, Snapshots *s, Datum user_id)
+{
+	int			steps = 0;
+
+	if (!w->started)
+		walk_start(w, s, user_id);
+	for (;;)
+	{
+		int			order;
+
+		if (w->exhausted)
+			return false;
+		order = walk_compare(w, w->cur, user_id);
+		if (order > 0)			/* past it: the user has no snapshot */
+			return false;
+		if (order == 0)
+		{
+			if (w->fetched || index_fetch_heap(s->scan, s->slot))
+			{
+				w->fetched = true;	/* a repeated id finds it again */
+				return true;
+			}
+			walk_next(w, s);	/* not visible to this snapshot: the user's next entry */
+		}
+		else if (++steps > WALK_STEPS)
+		{
+			walk_start(w, s, user_id);
+			steps = 0;			/* every entry is now from user_id on: no more steps */
+		}
+		else
+			walk_next(w, s);
+	}
+}
+
 /* Score the batch's stored vectors of the champion's layout; returns how many elements it
  * left (their positions in *left: a snapshot it cannot score here), or -1 when it cannot
  * take the batch at all (see champion_here; no policy; no library file here yet). */
@@ -575,6 +708,8 @@ score_in_c(Batch *b, int *left)
 	Datum		approved,
 				declined;
 	int			nleft = 0;
+	Walk		walk;
+	bool		walking;
 
 	if (!champion_here() || !policy_known || !open_champion_library() || loaded_predict == NULL
 		|| !snapshots_open(&s))
@@ -593,13 +728,18 @@ score_in_c(Batch *b, int *left)
 	row = AllocSetContextCreate(CurrentMemoryContext, "blink batch row", ALLOCSET_SMALL_SIZES);
 
 	/* In input order: sorting the ids by the index's order gained nothing measurable, the
-	 * heap's order matters as much (docs/benchmarks.md). */
+	 * heap's order matters as much (docs/benchmarks.md); ids already in that order walk. */
+	walking = walk_applies(&s, b, &walk);
+	if (walking)
+		elog(DEBUG1, "blink: the batch's ids are in the index's order; it walks the index");
 	for (int i = 0; i < b->n; i++)
 	{
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		if (b->user_nulls[i] || !snapshots_latest(&s, b->users[i]))
+		if (b->user_nulls[i]
+			|| !(walking ? walk_latest(&walk, &s, b->users[i])
+				 : snapshots_latest(&s, b->users[i])))
 			continue;
 		b->found[i] = true;
 		b->snapshot_ids[i] = slot_getattr(s.slot, s.id_at, &isnull);
