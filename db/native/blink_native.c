@@ -63,7 +63,6 @@
 #include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/inval.h"
@@ -72,6 +71,7 @@
 #include "utils/timestamp.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/sortsupport.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
@@ -565,59 +565,80 @@ pending_add_slot(Pending *q, Snapshots *s, int i, int *left, int *nleft, MemoryC
 	MemoryContextReset(row);
 }
 
-/* A batch whose ids come in the index's order walks forward through the index: each
- * user's entries follow the last user's, so stepping to them costs a comparison or two,
- * where a lookup from the root costs a descent of the tree and about 20 comparisons of
- * text under the database's collation (docs/benchmarks.md, "The batch walks the index").
- * Ids in any other order are looked up from the root, one by one (snapshots_latest). */
+/* A batch with many ids for the table's size walks forward through the index, its ids
+ * taken in the index's order: each user's entries follow the last one's, so stepping to
+ * them costs a comparison or two, where a lookup from the root descends the tree with
+ * about 20 comparisons (docs/benchmarks.md, "The batch walks the index"). A sparse batch
+ * would step over the entries of all the users between its ids: it looks each id up from
+ * the root, in input order (snapshots_latest). */
 typedef struct Walk
 {
-	FmgrInfo   *compare;		/* the index's order of user ids (its B-tree support 1) */
-	Oid			collation;
+	SortSupportData order;		/* the index's order of user ids */
+	const Datum *users;			/* the batch's ids */
 	bool		started;		/* a scan from some id on has begun */
 	bool		exhausted;		/* and has no entry left */
 	bool		fetched;		/* s->slot holds cur's table row, visible to the snapshot */
 	Datum		cur;			/* the user id of the scan's current index entry */
-	MemoryContext cur_context;	/* holds cur */
+	MemoryContext cur_context;	/* holds cur when the index stored it compressed */
 } Walk;
 
-/* An id that is not reached within this many entries is looked up from the root: a batch
- * sorted but sparse costs at most these steps more per id than lookups from the root. */
+/* A batch walks when it has at least one id per WALK_DENSITY snapshots in the table (as of
+ * its last ANALYZE or VACUUM): a step costs about a quarter of a lookup from the root. */
+#define WALK_DENSITY 4
+/* An id not reached within this many entries is looked up from the root. */
 #define WALK_STEPS 8
-
-/* True when the batch's ids come in the index's order (NULLs aside) and the index orders
- * them as text does: the batch can walk (Walk). */
-static bool
-walk_applies(Snapshots *s, const Batch *b, Walk *w)
-{
-	Datum		last = (Datum) 0;
-	bool		any = false;
-
-	if (s->index->rd_opfamily[0] != TEXT_BTREE_FAM_OID)
-		return false;
-	w->compare = index_getprocinfo(s->index, 1, BTORDER_PROC);
-	w->collation = s->index->rd_indcollation[0];
-	for (int i = 0; i < b->n; i++)
-	{
-		if (b->user_nulls[i])
-			continue;
-		if (any && DatumGetInt32(FunctionCall2Coll(w->compare, w->collation, last,
-												   b->users[i])) > 0)
-			return false;
-		last = b->users[i];
-		any = true;
-	}
-	w->started = false;
-	w->cur_context = AllocSetContextCreate(CurrentMemoryContext, "blink batch walk",
-										   ALLOCSET_SMALL_SIZES);
-	s->scan->xs_want_itup = true;	/* the ids are read from the index's entries */
-	return true;
-}
 
 static int
 walk_compare(Walk *w, Datum a, Datum b)
 {
-	return DatumGetInt32(FunctionCall2Coll(w->compare, w->collation, a, b));
+	return ApplySortComparator(a, false, b, false, &w->order);
+}
+
+static int
+compare_positions(const void *a, const void *b, void *arg)
+{
+	Walk	   *w = (Walk *) arg;
+
+	return walk_compare(w, w->users[*(const int *) a], w->users[*(const int *) b]);
+}
+
+/* The positions of the batch's non-NULL ids in the index's order of the ids, their count
+ * in *count; NULL when the batch does not walk (sparse, the table never analyzed, or an
+ * index that does not order ids as text does). */
+static int *
+walk_order(Snapshots *s, const Batch *b, Walk *w, int *count)
+{
+	double		snapshots = s->heap->rd_rel->reltuples;	/* -1: never analyzed */
+	int		   *order;
+	int			n = 0;
+	bool		sorted = true;
+
+	if (s->index->rd_opfamily[0] != TEXT_BTREE_FAM_OID || snapshots < 0
+		|| (double) b->n * WALK_DENSITY < snapshots)
+		return NULL;
+	memset(&w->order, 0, sizeof(w->order));
+	w->order.ssup_cxt = CurrentMemoryContext;
+	w->order.ssup_collation = s->index->rd_indcollation[0];
+	w->order.ssup_attno = 1;
+	PrepareSortSupportFromIndexRel(s->index, BTLessStrategyNumber, &w->order);
+	w->users = b->users;
+	order = palloc(sizeof(int) * Max(b->n, 1));
+	for (int i = 0; i < b->n; i++)
+	{
+		if (b->user_nulls[i])
+			continue;
+		if (n > 0 && sorted && walk_compare(w, b->users[order[n - 1]], b->users[i]) > 0)
+			sorted = false;
+		order[n++] = i;
+	}
+	if (!sorted)
+		qsort_arg(order, n, sizeof(int), compare_positions, w);
+	*count = n;
+	w->started = false;
+	w->cur_context = AllocSetContextCreate(CurrentMemoryContext, "blink batch walk",
+										   ALLOCSET_SMALL_SIZES);
+	s->scan->xs_want_itup = true;	/* the ids are read from the index's entries */
+	return order;
 }
 
 /* Move to the scan's next index entry, its table row not read yet. */
@@ -628,16 +649,21 @@ walk_next(Walk *w, Snapshots *s)
 	bool		isnull = true;
 	Datum		user_id = (Datum) 0;
 
-	MemoryContextReset(w->cur_context);
 	w->fetched = false;
 	if (tid != NULL)
 		user_id = index_getattr(s->scan->xs_itup, 1, RelationGetDescr(s->index), &isnull);
 	w->exhausted = isnull;		/* a scan from an id on never returns NULL ids */
-	if (!isnull)
+	if (isnull)
+		return;
+	/* The entry stays where it is until the next step; only a compressed one is copied. */
+	w->cur = user_id;
+	if (VARATT_IS_EXTENDED(DatumGetPointer(user_id))
+		&& !VARATT_IS_SHORT(DatumGetPointer(user_id)))
 	{
 		MemoryContext caller = MemoryContextSwitchTo(w->cur_context);
 
-		w->cur = datumCopy(user_id, false, -1);	/* the entry's page may be left */
+		MemoryContextReset(w->cur_context);
+		w->cur = PointerGetDatum(PG_DETOAST_DATUM_PACKED(user_id));
 		MemoryContextSwitchTo(caller);
 	}
 }
@@ -649,7 +675,7 @@ walk_start(Walk *w, Snapshots *s, Datum user_id)
 	ScanKeyData key;
 
 	ScanKeyEntryInitialize(&key, 0, 1, BTGreaterEqualStrategyNumber, InvalidOid,
-						   w->collation, F_TEXT_GE, user_id);
+						   s->index->rd_indcollation[0], F_TEXT_GE, user_id);
 	index_rescan(s->scan, &key, 1, NULL, 0);
 	w->started = true;
 	walk_next(w, s);
@@ -709,7 +735,8 @@ score_in_c(Batch *b, int *left)
 				declined;
 	int			nleft = 0;
 	Walk		walk;
-	bool		walking;
+	int		   *order;
+	int			count;
 
 	if (!champion_here() || !policy_known || !open_champion_library() || loaded_predict == NULL
 		|| !snapshots_open(&s))
@@ -727,18 +754,22 @@ score_in_c(Batch *b, int *left)
 	q.out = palloc(sizeof(double) * q.capacity);
 	row = AllocSetContextCreate(CurrentMemoryContext, "blink batch row", ALLOCSET_SMALL_SIZES);
 
-	/* In input order: sorting the ids by the index's order gained nothing measurable, the
-	 * heap's order matters as much (docs/benchmarks.md); ids already in that order walk. */
-	walking = walk_applies(&s, b, &walk);
-	if (walking)
-		elog(DEBUG1, "blink: the batch's ids are in the index's order; it walks the index");
-	for (int i = 0; i < b->n; i++)
+	/* Walking, in the index's order of the ids; otherwise in input order: sorting the ids
+	 * for lookups from the root gained nothing measurable, the heap's order matters as
+	 * much (docs/benchmarks.md). */
+	order = walk_order(&s, b, &walk, &count);
+	if (order != NULL)
+		elog(DEBUG1, "blink: the batch walks the index in its order of ids");
+	else
+		count = b->n;
+	for (int k = 0; k < count; k++)
 	{
+		int			i = order != NULL ? order[k] : k;
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		if (b->user_nulls[i]
-			|| !(walking ? walk_latest(&walk, &s, b->users[i])
+			|| !(order != NULL ? walk_latest(&walk, &s, b->users[i])
 				 : snapshots_latest(&s, b->users[i])))
 			continue;
 		b->found[i] = true;

@@ -200,13 +200,14 @@ def test_one_call_never_mixes_two_models(scored_db, model_a, model_b):
     assert np.abs(got - model_b.predict(model_a.population.features[:30])).max() <= 1e-6
 
 
-def test_ids_in_the_index_order_walk_the_index_and_find_what_lookups_find(scored_db, model_a):
-    # A batch sorted as the index walks forward through it (blink_native.c, Walk). Each case
-    # below is one the walk must answer as a lookup from the root does: a newer snapshot
-    # (the latest, not the first inserted), a newest snapshot deleted and one rolled back
-    # (entries the snapshot cannot see, the older one answers), ids with no snapshot
-    # before, between and after the stored ones, repeated ids, NULLs, and gaps longer than
-    # the walk steps over (WALK_STEPS), where it looks the id up from the root.
+def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, model_a):
+    # A batch with an id for most snapshots walks the index in its order of ids (blink_native.c,
+    # Walk). Each case below is one the walk must answer as a lookup from the root does: a
+    # newer snapshot (the latest, not the first inserted), a newest snapshot deleted and one
+    # rolled back (entries the snapshot cannot see, the older one answers), ids with no
+    # snapshot before, between and after the stored ones, repeated ids, NULLs, and a gap
+    # longer than the walk steps over (WALK_STEPS), where it looks the next id up from the
+    # root. A sparse batch of the same ids looks each up from the root, with the same answers.
     users = model_a.population.user_ids
     docs = model_a.population.documents()
     features = model_a.population.features
@@ -220,25 +221,28 @@ def test_ids_in_the_index_order_walk_the_index_and_find_what_lookups_find(scored
                      [users[9]])
         with conn.transaction(force_rollback=True):
             conn.execute(add, [users[11], Jsonb(docs[12])])
+        conn.execute("ANALYZE blink.feature_store_snapshots")  # the walk reads its row count
         stored = conn.execute("SELECT array_agg(u ORDER BY u) FROM unnest(%s::text[]) u",
-                              [users[:USERS]]).fetchone()[0]
-        dense, sparse = stored[:120], stored[120::25]
-        asked = conn.execute(
-            "SELECT array_agg(u ORDER BY u) FROM unnest(%s::text[]) u",
-            [dense + sparse + [dense[5], dense[5], *users[7:12:2], "user-1x", "a", "zzz"]]
-        ).fetchone()[0]
-        asked.insert(50, None)
+                              [users]).fetchone()[0]
+    # Most ids, with a stretch of every 25th (gaps of 24 users), shuffled: the batch sorts.
+    asked: list[str | None] = stored[:500] + stored[500:900:25] + stored[900:] + [
+        stored[5], stored[5], *users[7:12:2], "user-1x", "a", "zzz", None, None]
+    np.random.default_rng(3).shuffle(asked)
+    sparse = [u for u in asked[:60] if u is not None]
+    with scored_db.connect() as conn:
         debug: list[str] = []
         conn.add_notice_handler(lambda d: debug.append(d.message_primary or ""))
         conn.execute("SET client_min_messages = debug1")
         walked = batch(conn, asked)
-        looked_up = batch(conn, asked[::-1])[::-1]  # not in order: a lookup per id
+        walks = sum("walks the index" in m for m in debug)
+        looked_up = batch(conn, sparse)
         conn.execute("RESET client_min_messages")
         assert not python_scored(conn)
         expected = python_answers(conn, [u for u in asked if u is not None])
-    assert sum("walks the index" in m for m in debug) == 1  # the sorted batch only
-    assert walked == looked_up
+    assert walks == 1 and sum("walks the index" in m for m in debug) == 1  # not the sparse one
     assert [r[0] for r in walked] == asked
+    by_user = {r[0]: r for r in walked}
+    assert looked_up == [by_user[u] for u in sparse]
     for row in walked:
         if row[0] is None or expected[row[0]] is None:  # no snapshot: blink_decide has no row
             assert row[1:4] + row[5:] == (None,) * 5
@@ -246,9 +250,7 @@ def test_ids_in_the_index_order_walk_the_index_and_find_what_lookups_find(scored
         p, decision, band, model_id, snapshot_id, snapshot_at = expected[row[0]]
         assert row[1] == pytest.approx(p, abs=1e-12)
         assert row[2:] == (decision, band, model_id, snapshot_id, snapshot_at)
-    by_user = {r[0]: r[1] for r in walked}
-    assert by_user[users[7]] == pytest.approx(model_a.predict(features[8:9])[0], abs=1e-6)
-    for user, own in ((users[9], 9), (users[11], 11)):
-        assert by_user[user] == pytest.approx(model_a.predict(features[own:own + 1])[0],
-                                              abs=1e-6)
-    assert [by_user[u] for u in ("user-1x", "a", "zzz")] == [None, None, None]
+    for user, own in ((users[7], 8), (users[9], 9), (users[11], 11)):
+        assert by_user[user][1] == pytest.approx(model_a.predict(features[own:own + 1])[0],
+                                                 abs=1e-6)
+    assert [by_user[u][1] for u in ("user-1x", "a", "zzz")] == [None, None, None]
