@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from bench.report import RESULT_KEYS
+from bench.throughput import EXPLAIN_ROUNDS
 from devenv.paths import REPO_ROOT
 
 
@@ -76,6 +77,13 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert explanations["lightgbm_pred_contrib_rows_per_s"] > 0
     assert explanations["absent"] == []
     assert explanations["blink_explain_on_demand_rows_per_s"] > 0
+    # Paired rounds: on demand over parts of the users, pred_contrib over the same parts; the
+    # totals are the rounds' sums, so their ratio lies within the rounds' ratios.
+    rounds = explanations["blink_explain_on_demand_round_ratios_to_pred_contrib"]
+    assert len(rounds) == EXPLAIN_ROUNDS and all(r > 0 for r in rounds)
+    assert min(rounds) * 0.999 <= (explanations["blink_explain_on_demand_rows_per_s"]
+                                   / explanations["lightgbm_pred_contrib_rows_per_s"]
+                                   ) <= max(rounds) * 1.001
     assert explanations["blink_explain_stored_rows_per_s"] > 0
     # Rescoring reaches every user blink_explain has not already audited.
     assert explanations["rescore_summary"]["complete"] is True
