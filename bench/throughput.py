@@ -111,9 +111,11 @@ def _rows_per_s_of(conn: psycopg.Connection, sql: str, rows: int, what: str) -> 
     return rows_per_s(rows, statistics.median(times))
 
 
-# Rounds of (raw kernel, blink_score_batch) back to back, order alternating: the batch
-# target is the median of the rounds' ratios, as the latency targets are (a slow moment of
-# the shared machine then hits both sides of a ratio).
+# Rounds of blink_score_batch, each between two passes of the raw kernel: the batch target
+# is the median of the rounds' ratios, as the latency targets are (a slow moment of the
+# shared machine then hits both sides of a ratio), each against the faster of its two
+# kernel passes (a stalled pass would make the kernel look slow and blink look good; one
+# pass per round read 1.54x in a run where the machine stalled).
 BATCH_ROUNDS = 3
 
 
@@ -147,15 +149,14 @@ def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
 
 def _paired_rounds(conn: psycopg.Connection, kernel: Kernel,
                    rows: int) -> tuple[float, list[float]]:
-    """Median seconds of BATCH_ALL and its per-round ratios kernel / batch (time)."""
+    """Median seconds of BATCH_ALL and its per-round ratios kernel / batch (time), each
+    against the faster of the kernel passes just before and just after it."""
     batch_times: list[float] = []
     ratios: list[float] = []
-    for i in range(BATCH_ROUNDS):
-        kernel_first = i % 2 == 0
-        kernel_s = kernel.seconds() if kernel_first else 0.0
+    for _ in range(BATCH_ROUNDS):
+        before = kernel.seconds()
         batch_s = _counted_seconds(conn, BATCH_ALL, rows, "blink_score_batch")
-        if not kernel_first:
-            kernel_s = kernel.seconds()
+        kernel_s = min(before, kernel.seconds())
         batch_times.append(batch_s)
         ratios.append(round(kernel_s / batch_s, 4))
     return statistics.median(batch_times), ratios
@@ -175,9 +176,10 @@ def batch(env: Environment, kernel: Kernel) -> dict[str, Any]:
 
 
 EXPLAIN_ALL = "SELECT count(*) FROM unnest(%s::text[]) AS t(u), LATERAL blink_explain(u)"
-# blink_explain on demand runs in rounds over parts of the users, each next to LightGBM's
-# pred_contrib over the same part, order alternating: the target is the median of the
-# rounds' ratios, as the batch's is (one pass each way swung 0.80-1.45x on this VM).
+# blink_explain on demand runs in rounds over parts of the users, each between two passes
+# of LightGBM's pred_contrib over the same part: the target is the median of the rounds'
+# ratios, each against the faster pass, as the batch's is (one pass each way swung
+# 0.80-1.45x on this VM).
 EXPLAIN_ROUNDS = 4
 
 
@@ -186,9 +188,10 @@ def explanations(env: Environment, rows: int, rescore_users: int,
     """Explanation rows/s against LightGBM pred_contrib (one thread) on the same users.
 
     blink_explain runs first on the first ``rows`` users (nothing stored yet: it computes
-    and stores each audit) in EXPLAIN_ROUNDS parts, each paired with pred_contrib over the
-    same part; then again on all of them (it reads the stored audits back). Then
-    blink_rescore_pending scores, explains and audits up to ``rescore_users`` other users.
+    and stores each audit) in EXPLAIN_ROUNDS parts, each between two pred_contrib passes
+    over the same part (the faster one counts); then again on all of them (it reads the
+    stored audits back). Then blink_rescore_pending scores, explains and audits up to
+    ``rescore_users`` other users.
     """
     matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
     users = env.population.user_ids[:rows]
@@ -206,12 +209,10 @@ def explanations(env: Environment, rows: int, rescore_users: int,
                         [env.population.user_ids[-1]]).fetchone()
             contrib_s = explain_s = 0.0
             ratios = []
-            for i, part in enumerate(_parts(rows, EXPLAIN_ROUNDS)):
-                contrib_first = i % 2 == 0
-                reference_s = contrib_seconds(part) if contrib_first else 0.0
+            for part in _parts(rows, EXPLAIN_ROUNDS):
+                before = contrib_seconds(part)
                 seconds, _ = _timed_statement(app, EXPLAIN_ALL, [users[part]])
-                if not contrib_first:
-                    reference_s = contrib_seconds(part)
+                reference_s = min(before, contrib_seconds(part))
                 contrib_s += reference_s
                 explain_s += seconds
                 ratios.append(round(reference_s / seconds, 4))
