@@ -7,9 +7,12 @@ Trains the benchmark's model shape on the synthetic users, builds its library tw
 ``TREE_CFLAGS``; blink's own code at -O3 in both), then measures per row:
 
 * hot: one ``blink_predict_rows`` call over many rows (the bench's kernel reference);
-* one row per call, warm: ``blink_predict_be`` on distinct stored vectors back to back;
+* one row per call, warm: ``blink_predict_rows`` on one row at a time, distinct rows back
+  to back;
 * one row per call, cold: the same after sweeping a buffer larger than the CPU's caches, as
-  a statement's first prediction finds the code after a client round trip.
+  a statement's first prediction finds the code after a client round trip;
+* and the library's one-row scorer, QuickScorer (``blink_predict_be``, what a score runs;
+  pyfuncs.quickscorer), warm and cold the same way.
 
 Rounds interleave the two builds so a noisy neighbour hits both alike; medians are printed,
 with the ratio -Os / -O3 and both builds' largest difference to LightGBM. On a shared VM
@@ -59,17 +62,23 @@ def _round(rows: Any, one: Any, matrix: Any, vectors: list[bytes], sweep: Any,
     start = time.perf_counter()
     rows(matrix.ctypes.data, len(matrix), out.ctypes.data)
     hot = (time.perf_counter() - start) / len(matrix)
-    start = time.perf_counter()
-    for vector in vectors[:calls]:
-        one(vector)
-    warm = (time.perf_counter() - start) / calls
-    cold = []
-    for vector in vectors[:calls]:
-        sweep.sum()  # evicts the library's code and data from every cache level
-        start_ns = time.perf_counter_ns()
-        one(vector)
-        cold.append((time.perf_counter_ns() - start_ns) / 1e9)
-    return {"hot": hot * 1e6, "warm": warm * 1e6, "cold": statistics.median(cold) * 1e6}
+    width = matrix.strides[0]
+    one_row = {"": lambda i: rows(matrix.ctypes.data + i * width, 1, out.ctypes.data),
+               "qs_": lambda i: one(vectors[i])}  # TL2cgen's code a row at a time; QuickScorer
+    figures = {"hot": hot * 1e6}
+    for name, call in one_row.items():
+        start = time.perf_counter()
+        for i in range(calls):
+            call(i)
+        figures[name + "warm"] = (time.perf_counter() - start) / calls * 1e6
+        cold = []
+        for i in range(calls):
+            sweep.sum()  # evicts the library's code and data from every cache level
+            start_ns = time.perf_counter_ns()
+            call(i)
+            cold.append((time.perf_counter_ns() - start_ns) / 1e3)
+        figures[name + "cold"] = statistics.median(cold)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     small, fast = medians[" ".join(TREE_CFLAGS)], medians["-O3"]
     print("ratio " + ", ".join(f"{k} {small[k] / fast[k]:.2f}x" for k in ("hot", "warm", "cold"))
           + f" ({' '.join(TREE_CFLAGS)} / -O3; below 1 is faster)")
+    print(f"one-row scorer (QuickScorer, same library): warm {small['qs_warm']:.2f}, cold "
+          f"{small['qs_cold']:.2f} µs per row; {small['qs_cold'] / small['cold']:.2f}x "
+          f"TL2cgen's code ({' '.join(TREE_CFLAGS)}) cold")
 
 
 if __name__ == "__main__":

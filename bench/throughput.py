@@ -49,6 +49,8 @@ def references(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
     """rows/s of the in-process predictors on the first ``rows`` users' matrix."""
     matrix, compiled, kernel_out = kernel.matrix, kernel.compiled, kernel.out
     kernel_s = best_seconds(kernel)
+    kernel_out = kernel_out.copy()  # the one-row scorer's pass below writes the same buffer
+    single_s = best_seconds(kernel.run_single) if kernel.has_single else None
     batch_s = None
     if hasattr(compiled, "predict_batch"):
         batch_s = best_seconds(lambda: compiled.predict_batch(matrix))
@@ -58,6 +60,8 @@ def references(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
     return {
         "rows": rows,
         "kernel_tl2cgen_rows_per_s": rows_per_s(rows, kernel_s),
+        # The one-row scorer (QuickScorer) over the same rows, hot: what a score runs.
+        "kernel_one_row_scorer_rows_per_s": rows_per_s(rows, single_s) if single_s else None,
         "blink_predict_batch_in_process_rows_per_s": (
             None if batch_s is None else rows_per_s(rows, batch_s)),
         "blink_ctypes_predict_matrix_rows_per_s": rows_per_s(rows, ctypes_s),

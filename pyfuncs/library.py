@@ -10,6 +10,9 @@ differs from what ``tl2cgen.export_lib`` would build:
   PostgreSQL's float8send writes them) and ``blink_predict_rows`` (native doubles): one
   call per row or per batch, no DMatrix; and makes the library the Python module
   ``blink_model`` too (its one-row scorers, called without ctypes);
+* one row is scored with QuickScorer over tables of the same model (``native/quickscorer.c``
+  and pyfuncs.quickscorer), the same double as TL2cgen's code at far less cost when a
+  statement's one prediction finds it out of cache; batches run TL2cgen's code;
 * given LightGBM's dump of the model, ``native/treeshap.c`` and the model's tree tables
   (pyfuncs.shap_codegen) add ``blink_shap``: exact TreeSHAP, LightGBM's ``pred_contrib``;
 * TL2cgen's tree code is compiled for size (``TREE_CFLAGS``), blink's own for speed.
@@ -29,6 +32,7 @@ from pathlib import Path
 from pyfuncs._typing import Any
 
 ENTRY_SOURCE = Path(__file__).with_name("native") / "blink_entry.c"
+QUICKSCORER_SOURCE = ENTRY_SOURCE.with_name("quickscorer.c")
 _MISSING_TEST = re.compile(r"data\[(\d+)\]\.missing != -1")
 
 
@@ -62,7 +66,10 @@ def build_library(model: Any, libpath: str | os.PathLike[str],
         for name in trees:
             path = src / f"{name}.c"
             path.write_text(patch_missing_tests(path.read_text()))
-        own = {"blink_entry.c": ENTRY_SOURCE.read_text()}
+        from pyfuncs.quickscorer import tables_source
+
+        own = {"blink_entry.c": ENTRY_SOURCE.read_text(),
+               "quickscorer.c": QUICKSCORER_SOURCE.read_text(), **tables_source(model)}
         if shap_dump is not None:
             from pyfuncs.shap_codegen import native_sources, shap_sources
 
@@ -92,8 +99,8 @@ def build_fingerprint() -> str:
 
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    for path in (Path(__file__), ENTRY_SOURCE, here / "shap_codegen.py",
-                 *sorted((here / "native").glob("treeshap.[ch]"))):
+    for path in (Path(__file__), ENTRY_SOURCE, QUICKSCORER_SOURCE, here / "shap_codegen.py",
+                 here / "quickscorer.py", *sorted((here / "native").glob("treeshap.[ch]"))):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -13,7 +13,8 @@ stdin and
    (pyfuncs.library: blink's entry points, NaN for missing);
 3. scores seeded probe rows (values drawn around the model's own split thresholds, every
    category code, and missing values) with the library and with LightGBM, and measures the
-   largest difference; the library's TreeSHAP must match ``pred_contrib`` within 1e-9.
+   largest difference; the library's one-row scorer must give its batch's double on every
+   row, and its TreeSHAP must match ``pred_contrib`` within 1e-9.
 
 It prints one JSON line: ``{"ok": true, "parity_max_abs_diff", "library_versions"}`` or
 ``{"ok": false, "error"}`` (exit status 2).
@@ -161,9 +162,15 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     scorer = compiled.stored_scorer
     if scorer is None:
         raise Refused("the compiled library lacks blink's scoring module (blink_model)")
-    rows = probe[ok][:256]
+    rows = probe[ok]
     one = np.array([scorer(r.astype(">f8").tobytes()) for r in rows])
-    one_diff = float(np.abs(one - expected[ok][:256]).max()) if len(rows) else 0.0
+    # One row runs QuickScorer's tables, batches TL2cgen's code (pyfuncs.quickscorer): the
+    # same double, or the library is refused.
+    if not np.array_equal(one, got[ok]):
+        worst = int(np.argmax(np.abs(one - got[ok])))
+        raise Refused(f"the compiled library's one-row scorer gives {one[worst]!r} where its "
+                      f"batch gives {got[ok][worst]!r} on probe row {worst}")
+    one_diff = float(np.abs(one - expected[ok]).max()) if len(rows) else 0.0
     if not one_diff <= PARITY_TOLERANCE:
         raise Refused(f"the compiled library's one-row scorer disagrees with LightGBM by "
                       f"{one_diff:.3g} (> {PARITY_TOLERANCE}) on probe rows")

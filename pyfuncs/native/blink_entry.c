@@ -32,14 +32,36 @@ static double load_be(const unsigned char* p) {
   return d;
 }
 
-/* Probability of one row of big-endian doubles (get_num_feature() of them). */
-double blink_predict_be(const unsigned char* row) {
+/* quickscorer.c: 1 and the row's probability, or 0 when the model has no QuickScorer
+ * tables. One row is scored by QuickScorer when it can: a statement's one prediction finds
+ * its tables out of cache at far less cost than TL2cgen's code (pyfuncs/quickscorer.py);
+ * both give the same double. Batches run TL2cgen's code, fastest when it stays cached. */
+int blink_qs_predict(const double* x, double* out);
+
+/* Probability of one row of native doubles (get_num_feature() of them). */
+static double predict_one(const double* x) {
   const int32_t n = get_num_feature();
   union Entry data[n];
   double out = 0.0;  /* predict() adds into its output */
-  for (int32_t j = 0; j < n; ++j) data[j].fvalue = load_be(row + 8 * (int64_t)j);
+  if (blink_qs_predict(x, &out)) return out;
+  for (int32_t j = 0; j < n; ++j) data[j].fvalue = x[j];
   predict(data, 0, &out);
   return out;
+}
+
+/* Probability of one row of big-endian doubles (get_num_feature() of them). */
+double blink_predict_be(const unsigned char* row) {
+  const int32_t n = get_num_feature();
+  double x[n];
+  for (int32_t j = 0; j < n; ++j) x[j] = load_be(row + 8 * (int64_t)j);
+  return predict_one(x);
+}
+
+/* The one-row scorer over `rows` rows of native doubles, row-major: what each row would
+ * score alone (tests compare it with blink_predict_rows; make bench times it). */
+void blink_predict_rows_single(const double* x, int64_t rows, double* out) {
+  const int32_t n = get_num_feature();
+  for (int64_t i = 0; i < rows; ++i) out[i] = predict_one(x + i * n);
 }
 
 /* Probabilities of `rows` rows of native doubles, row-major. */
@@ -71,8 +93,7 @@ static PyObject* py_predict_be(PyObject* module, PyObject* vector) {
 /* predict_values(values: list | tuple of float) -> float: one row, NaN for missing. */
 static PyObject* py_predict_values(PyObject* module, PyObject* values) {
   const int32_t n = get_num_feature();
-  union Entry data[n];
-  double out = 0.0;
+  double x[n];
   (void)module;
   if (!PyList_Check(values) && !PyTuple_Check(values)) {
     PyErr_SetString(PyExc_TypeError, "predict_values takes a list or a tuple of floats");
@@ -85,12 +106,11 @@ static PyObject* py_predict_values(PyObject* module, PyObject* values) {
   for (int32_t j = 0; j < n; ++j) {
     PyObject* item = PySequence_GetItem(values, j);  /* new reference */
     if (item == NULL) return NULL;
-    data[j].fvalue = PyFloat_AsDouble(item);
+    x[j] = PyFloat_AsDouble(item);
     Py_DECREF(item);
-    if (data[j].fvalue == -1.0 && PyErr_Occurred()) return NULL;
+    if (x[j] == -1.0 && PyErr_Occurred()) return NULL;
   }
-  predict(data, 0, &out);
-  return PyFloat_FromDouble(out);
+  return PyFloat_FromDouble(predict_one(x));
 }
 
 static int blink_model_exec(PyObject* module) {

@@ -16,3 +16,5 @@ def test_kernel_cache_compares_both_builds_and_both_match_lightgbm(capsys):
     assert set(rows) == {"-O3", " ".join(TREE_CFLAGS)}
     assert all(diff <= 1e-12 for diff in rows.values())  # both builds score like LightGBM
     assert re.search(r"^ratio hot \d+\.\d+x, warm \d+\.\d+x, cold \d+\.\d+x", out, re.M)
+    assert re.search(r"^one-row scorer \(QuickScorer, same library\): warm \d+\.\d+, cold "
+                     r"\d+\.\d+ µs per row; \d+\.\d+x", out, re.M)

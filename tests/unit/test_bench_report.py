@@ -283,3 +283,15 @@ def test_an_alternating_run_reads_each_side_from_the_same_window(tmp_path):
     score = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 1)
     assert floor.latencies_ms == [0.04, 0.05] and score.latencies_ms == [0.09, 0.095]
     assert floor.seconds == score.seconds == pytest.approx(1.00028)
+
+
+def test_the_per_call_target_uses_the_faster_of_the_two_kernels():
+    # blink_score runs the one-row scorer; the batch TL2cgen's code. Whichever runs the
+    # trees faster is the reference, so blink is never judged against the slower one.
+    results = _results()
+    slow, fast = dict(results["batch"]), dict(results["batch"])
+    slow["kernel_one_row_scorer_rows_per_s"] = 1e6 / 20  # 20 µs: TL2cgen's 10 µs counts
+    fast["kernel_one_row_scorer_rows_per_s"] = 1e6 / 5  # 5 µs counts
+    per_call = [targets.judge({**results, "batch": b})[0] for b in (slow, fast)]
+    assert per_call[0]["value"] == pytest.approx(30 / (10 + 10))
+    assert per_call[1]["value"] == pytest.approx(30 / (10 + 5))

@@ -1,0 +1,127 @@
+"""The one-row scorer (QuickScorer over the model's tables) gives TL2cgen's double, bit for
+bit, on every kind of value a split can meet; a model it cannot score keeps TL2cgen's code."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+import treelite
+
+from pyfuncs.predictor import CompiledPredictor
+from pyfuncs.quickscorer import HEADER, tables_source
+
+
+def entry_points(artifact) -> tuple:
+    """The library's batch (TL2cgen's code) and its one-row scorer over many rows."""
+    compiled = CompiledPredictor(artifact.compiled_lib, artifact.compiled_lib_sha256,
+                                 len(artifact.feature_names))
+    lib = ctypes.CDLL(compiled.library_path)
+    calls = []
+    for name in ("blink_predict_rows", "blink_predict_rows_single"):
+        fn = getattr(lib, name)
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+        fn.restype = None
+
+        def run(matrix, fn=fn):
+            rows = np.ascontiguousarray(matrix, dtype=np.float64)
+            out = np.empty(len(rows))
+            fn(rows.ctypes.data, len(rows), out.ctypes.data)
+            return out
+        calls.append(run)
+    return tuple(calls)
+
+
+def edge_rows(booster, n_features: int, rows: int, seed: int) -> np.ndarray:
+    """Rows whose every value is one a split decides on an edge: each threshold, the next
+    double on either side, NaN, infinities, both zeros, the smallest subnormal."""
+    candidates: list[set[float]] = [
+        {np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324} for _ in range(n_features)]
+
+    def walk(node: dict) -> None:
+        if "split_feature" in node:
+            values = candidates[node["split_feature"]]
+            if node["decision_type"] == "==":  # categories: each, a fraction off, out of range
+                values.update(v for c in str(node["threshold"]).split("||")
+                              for v in (int(c), int(c) + 0.5, -1.0, 2.0**31))
+            else:
+                t = float(node["threshold"])
+                values.update({t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)})
+            walk(node["left_child"])
+            walk(node["right_child"])
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    rng = np.random.default_rng(seed)
+    columns = [rng.choice(sorted(c, key=lambda v: (np.isnan(v), v)), size=rows)
+               for c in candidates]
+    return np.column_stack(columns)
+
+
+def test_a_numerical_model_gets_tables(model_a):
+    source = tables_source(treelite.frontend.from_lightgbm(model_a.booster))[HEADER]
+    assert "#define BLINK_QS_AVAILABLE 1" in source
+    assert f"#define BLINK_QS_TREES {model_a.booster.num_trees()}" in source
+
+
+def test_one_row_scores_are_tl2cgens_bit_for_bit(model_a, model_b):
+    for model in (model_a, model_b):
+        batch, single = entry_points(model.artifact)
+        n = len(model.artifact.feature_names)
+        features = model.population.features
+        assert np.array_equal(single(features), batch(features))
+        assert np.abs(single(features) - model.predict(features)).max() <= 1e-12
+        # Edge values: TL2cgen is the reference (LightGBM reads |x| <= 1e-35 as zero).
+        matrix = edge_rows(model.booster, n, 20_000, seed=n)
+        expected = batch(matrix)
+        assert np.array_equal(single(matrix), expected)
+    # The edge rows reach both sides of splits and the NaN defaults: not one leaf only.
+    assert len(np.unique(expected)) > 1000
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"postprocessor": "softmax"}, "postprocessor is not a sigmoid"),
+    ({"cmp": 2}, "a split other than <="),
+    ({"node_type": 2}, "a categorical split"),
+    ({"threshold": -np.inf}, "threshold -inf"),
+])
+def test_a_model_it_cannot_score_says_why_and_keeps_tl2cgen(model_a, fields, reason):
+    source = tables_source(Altered(treelite.frontend.from_lightgbm(model_a.booster), fields))
+    assert source[HEADER].startswith("/* QuickScorer not available: ")
+    assert reason in source[HEADER] and "#define BLINK_QS_AVAILABLE 0" in source[HEADER]
+
+
+def test_a_categorical_model_keeps_tl2cgen_for_one_row(model_cat):
+    source = tables_source(treelite.frontend.from_lightgbm(model_cat.booster))[HEADER]
+    assert "categorical split" in source and "BLINK_QS_AVAILABLE 0" in source
+    batch, single = entry_points(model_cat.artifact)
+    matrix = edge_rows(model_cat.booster, len(model_cat.artifact.feature_names), 2000, seed=5)
+    assert np.array_equal(single(matrix), batch(matrix))
+
+
+class Altered:
+    """A Treelite model with one field changed on the root of every tree (or the header)."""
+
+    def __init__(self, model, fields: dict) -> None:
+        self.model, self.fields, self.num_tree = model, fields, model.num_tree
+
+    def get_header_accessor(self):
+        return _Accessor(self.model.get_header_accessor(), self.fields, header=True)
+
+    def get_tree_accessor(self, i: int):
+        return _Accessor(self.model.get_tree_accessor(i), self.fields, header=False)
+
+
+class _Accessor:
+    def __init__(self, accessor, fields: dict, header: bool) -> None:
+        self.accessor, self.fields, self.header = accessor, fields, header
+
+    def get_field(self, name: str):
+        value = self.accessor.get_field(name)
+        if name in self.fields and (name == "postprocessor") == self.header:
+            if name == "postprocessor":
+                return self.fields[name]
+            value = value.copy()
+            value[0] = self.fields[name]
+        return value
