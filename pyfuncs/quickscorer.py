@@ -10,14 +10,17 @@ threshold at or above the value), and each tree's exit leaf is the lowest bit le
 leftmost leaf still reachable. Reads in order are prefetched, so a cold call costs ~2x a
 warm one where TL2cgen's code costs ~3.5x (docs/benchmarks.md, "QuickScorer").
 
-The tables come from the same Treelite model TL2cgen compiles, read field by field: a
+The tables come from the same Treelite model TL2cgen compiles, read field by field, and
+each split decides as TL2cgen's code does (with pyfuncs.library's NaN tests): a numerical
 split sends a row left when its value is NaN and the split's default is left, or when the
-value is ``<=`` the threshold, the test TL2cgen writes (with pyfuncs.library's NaN tests).
-The leaves are summed in tree order and the sigmoid applied as TL2cgen's ``predict`` does,
-so both give the same double; vetting refuses a library where they differ on any probe row
-(pyfuncs.vet_worker). A model QuickScorer cannot score exactly this way (categorical
-splits, another comparison, more than 64 leaves in a tree, another postprocessor) gets
-tables that say so, and its library scores single rows with TL2cgen's code.
+value is ``<=`` the threshold; a categorical split sends it left when the value is a
+number from 0 to 2^24 whose integer part is one of the split's categories. Categorical
+splits have no order to stop a scan, so the scorer tests each of them for every row. The
+leaves are summed in tree order and the sigmoid applied as TL2cgen's ``predict`` does, so
+both give the same double; vetting refuses a library where they differ on any probe row
+(pyfuncs.vet_worker). A model QuickScorer cannot score exactly this way (another
+comparison, more than 64 leaves in a tree, another postprocessor) gets tables that say
+so, and its library scores single rows with TL2cgen's code.
 """
 
 from __future__ import annotations
@@ -28,8 +31,22 @@ from pyfuncs._typing import Any
 
 HEADER = "blink_qs_tables.h"  # what native/quickscorer.c includes
 MAX_LEAVES = 64  # leaves per tree: one bit each in a 64-bit mask
-_LEAF, _NUMERICAL = 0, 1  # Treelite's TreeNodeType
+_LEAF, _NUMERICAL, _CATEGORICAL = 0, 1, 2  # Treelite's TreeNodeType
 _LESS_EQUAL = 3  # Treelite's Operator kLE
+MAX_CATEGORY = 1 << 24  # TL2cgen tests categories up to 2^FLT_MANT_DIG
+
+
+class _Splits:
+    """A model's splits as QuickScorer reads them, filled tree by tree."""
+
+    def __init__(self, num_features: int) -> None:
+        self.num_features = num_features
+        # per feature: (threshold, tree, mask of the leaves left of the split)
+        self.numerical: list[list[tuple[float, int, int]]] = [[] for _ in range(num_features)]
+        # per feature: (tree, mask) of the splits a missing value goes right at
+        self.nan_right: list[list[tuple[int, int]]] = [[] for _ in range(num_features)]
+        # (feature, tree, mask, the categories that go left)
+        self.categorical: list[tuple[int, int, int, list[int]]] = []
 
 
 class Unsupported(ValueError):
@@ -57,28 +74,20 @@ def _tables(model: Any) -> str:
         raise Unsupported("the model has more than one output")
     if int(_field(header, "average_tree_output")[0]) != 0:
         raise Unsupported("the model averages its trees")
-    num_features = int(_field(header, "num_feature")[0])
     alpha = float(_field(header, "sigmoid_alpha")[0])
     base = float(_field(header, "base_scores")[0])
-    splits: list[list[tuple[float, int, int]]] = [[] for _ in range(num_features)]
-    nan_right: list[list[tuple[int, int]]] = [[] for _ in range(num_features)]
-    leaves: list[list[float]] = []
-    widest = 1
-    for t in range(model.num_tree):
-        order = _tree(model.get_tree_accessor(t), t, splits, nan_right)
-        leaves.append(order)
-        widest = max(widest, len(order))
-    mask_type = "uint32_t" if widest <= 32 else "uint64_t"
-    bits = 32 if widest <= 32 else 64
+    splits = _Splits(int(_field(header, "num_feature")[0]))
+    leaves = [_tree(model.get_tree_accessor(t), t, splits) for t in range(model.num_tree)]
+    bits = 32 if max(len(order) for order in leaves) <= 32 else 64
 
     def mask_literal(mask: int) -> str:
         return f"{mask & ((1 << bits) - 1)}u" + ("ll" if bits == 64 else "")
 
     nodes: list[str] = []
     offsets = [0]
-    for k in range(num_features):
+    for k in range(splits.num_features):
         # Ties keep the model's order; any order of equal thresholds gives the same masks.
-        for value, tree_index, mask in sorted(splits[k], key=lambda s: s[0]):
+        for value, tree_index, mask in sorted(splits.numerical[k], key=lambda s: s[0]):
             # +inf: every value but NaN goes left, as TL2cgen's "&& (1)" says.
             literal = "INFINITY" if value == math.inf else repr(value)
             nodes.append(f"{{{literal}, {mask_literal(mask)}, {tree_index}}}")
@@ -86,11 +95,20 @@ def _tables(model: Any) -> str:
     nan_trees: list[str] = []
     nan_masks: list[str] = []
     nan_offsets = [0]
-    for k in range(num_features):
-        for tree_index, mask in nan_right[k]:
+    for k in range(splits.num_features):
+        for tree_index, mask in splits.nan_right[k]:
             nan_trees.append(str(tree_index))
             nan_masks.append(mask_literal(mask))
         nan_offsets.append(len(nan_trees))
+    categorical: list[str] = []
+    words: list[str] = []
+    for k, tree_index, mask, left in splits.categorical:
+        bitset = [0] * ((max(left) // 32 + 1) if left else 0)
+        for code in left:
+            bitset[code // 32] |= 1 << (code % 32)
+        categorical.append(f"{{{mask_literal(mask)}, {tree_index}, {k}, {len(words)}, "
+                           f"{len(bitset)}}}")
+        words += [f"{word}u" for word in bitset]
     leaf_values = [repr(v) for order in leaves for v in order]
     leaf_offsets = [0]
     for order in leaves:
@@ -98,29 +116,32 @@ def _tables(model: Any) -> str:
     return "\n".join([
         "/* Generated by pyfuncs/quickscorer.py from the model TL2cgen compiles. */",
         "#define BLINK_QS_AVAILABLE 1",
-        f"#define BLINK_QS_FEATURES {num_features}",
+        f"#define BLINK_QS_FEATURES {splits.num_features}",
         f"#define BLINK_QS_TREES {len(leaves)}",
+        f"#define BLINK_QS_CATEGORICAL {len(categorical)}",
         f"#define BLINK_QS_BASE_SCORE ({base!r})",
         f"#define BLINK_QS_SIGMOID_ALPHA ({alpha!r})",
-        f"typedef {mask_type} blink_qs_mask;",
+        f"typedef uint{bits}_t blink_qs_mask;",
         f"#define BLINK_QS_CTZ(m) __builtin_ctz{'ll' if bits == 64 else ''}(m)",
         "typedef struct { double threshold; blink_qs_mask mask; int32_t tree; } blink_qs_node;",
+        "typedef struct { blink_qs_mask mask; int32_t tree, feature, word, words; } "
+        "blink_qs_category_split;",
         _array("blink_qs_node", "blink_qs_nodes", nodes or ["{0.0, 0u, 0}"]),
         _array("int32_t", "blink_qs_feature_off", map(str, offsets)),
         _array("int32_t", "blink_qs_nan_tree", nan_trees or ["0"]),
         _array("blink_qs_mask", "blink_qs_nan_mask", nan_masks or ["0u"]),
         _array("int32_t", "blink_qs_nan_off", map(str, nan_offsets)),
+        _array("blink_qs_category_split", "blink_qs_category_splits",
+               categorical or ["{0u, 0, 0, 0, 0}"]),
+        _array("uint32_t", "blink_qs_category_words", words or ["0u"]),
         _array("double", "blink_qs_leaf", leaf_values),
         _array("int32_t", "blink_qs_leaf_off", map(str, leaf_offsets)),
         "",
     ])
 
 
-def _tree(tree: Any, index: int, splits: list[list[tuple[float, int, int]]],
-          nan_right: list[list[tuple[int, int]]]) -> list[float]:
-    """Tree ``index``'s leaves, left to right; its splits added to ``splits`` (per feature:
-    threshold, tree, mask of the leaves left of the split) and to ``nan_right`` (the splits
-    a missing value goes right at)."""
+def _tree(tree: Any, index: int, splits: _Splits) -> list[float]:
+    """Tree ``index``'s leaves, left to right; its splits added to ``splits``."""
     kinds = _field(tree, "node_type")
     left, right = _field(tree, "cleft"), _field(tree, "cright")
     feature, threshold = _field(tree, "split_index"), _field(tree, "threshold")
@@ -128,6 +149,9 @@ def _tree(tree: Any, index: int, splits: list[list[tuple[float, int, int]]],
     values = _field(tree, "leaf_value")
     if int((kinds == _LEAF).sum()) > MAX_LEAVES:  # before walking a tree that deep
         raise Unsupported(f"tree {index} has more than {MAX_LEAVES} leaves")
+    categories = _field(tree, "category_list")
+    begin, end = _field(tree, "category_list_begin"), _field(tree, "category_list_end")
+    right_child = _field(tree, "category_list_right_child")
     order: list[float] = []
 
     def visit(node: int) -> list[int]:
@@ -136,24 +160,33 @@ def _tree(tree: Any, index: int, splits: list[list[tuple[float, int, int]]],
                 raise Unsupported(f"tree {index} has a leaf of {values[node]}")
             order.append(float(values[node]))
             return [len(order) - 1]
-        if kinds[node] != _NUMERICAL:
-            raise Unsupported(f"tree {index} has a categorical split")
-        if cmp[node] != _LESS_EQUAL:
-            raise Unsupported(f"tree {index} has a split other than <=")
+        k = int(feature[node])
+        if not 0 <= k < splits.num_features:
+            raise Unsupported(f"tree {index} splits on feature {k} of {splits.num_features}")
         below = visit(int(left[node]))
         above = visit(int(right[node]))
         mask = (1 << MAX_LEAVES) - 1
         for leaf in below:  # going right makes the left subtree's leaves unreachable
             mask &= ~(1 << leaf)
-        k = int(feature[node])
-        if not 0 <= k < len(splits):
-            raise Unsupported(f"tree {index} splits on feature {k} of {len(splits)}")
+        if kinds[node] == _CATEGORICAL:
+            # TL2cgen: left when !isnan(x) && x >= 0 && |x| <= 2^24 and (unsigned)x is
+            # listed; a list that names the right child instead is not that test.
+            listed = [int(c) for c in categories[int(begin[node]):int(end[node])]]
+            if right_child[node] or any(not 0 <= c <= MAX_CATEGORY for c in listed):
+                raise Unsupported(f"tree {index} has a categorical split QuickScorer does "
+                                  "not read as TL2cgen does")
+            splits.categorical.append((k, index, mask, listed))
+            return below + above
+        if kinds[node] != _NUMERICAL:
+            raise Unsupported(f"tree {index} has a node of type {int(kinds[node])}")
+        if cmp[node] != _LESS_EQUAL:
+            raise Unsupported(f"tree {index} has a split other than <=")
         value = float(threshold[node])
         if math.isnan(value) or value == -math.inf:  # TL2cgen may fold these tests
             raise Unsupported(f"tree {index} has a split at threshold {value}")
-        splits[k].append((value, index, mask))
+        splits.numerical[k].append((value, index, mask))
         if not default_left[node]:
-            nan_right[k].append((index, mask))
+            splits.nan_right[k].append((index, mask))
         return below + above
 
     visit(0)

@@ -3,7 +3,8 @@
  * For each feature, the splits on it come sorted by threshold; a value goes right at every
  * split whose threshold is below it, so the scan ANDs those splits' masks into their trees'
  * bit vectors and stops at the first threshold at or above the value. A missing value (NaN)
- * goes right at the splits whose default is right, listed apart. Each tree's exit leaf is
+ * goes right at the splits whose default is right, listed apart; each categorical split is
+ * tested on its own. Each tree's exit leaf is
  * then the lowest bit left: the leftmost leaf no split made unreachable. The tables are
  * read in order, which the CPU prefetches, so a call that finds them out of cache costs
  * far less than TL2cgen's branch per node does (docs/benchmarks.md, "QuickScorer").
@@ -41,6 +42,19 @@ int blink_qs_predict(const double* x, double* out) {
         const blink_qs_node* end = blink_qs_nodes + blink_qs_feature_off[k + 1];
         for (; node < end && !(value <= node->threshold); ++node)
             reachable[node->tree] &= node->mask;
+    }
+    /* TL2cgen's categorical test: left when x is a number in [0, 2^24] whose integer part
+     * is listed (pyfuncs/quickscorer.py); NaN, negatives and larger values go right. */
+    for (int32_t i = 0; i < BLINK_QS_CATEGORICAL; ++i) {
+        const blink_qs_category_split* split = blink_qs_category_splits + i;
+        const double value = x[split->feature];
+        int left = 0;
+        if (!isnan(value) && value >= 0 && fabs(value) <= (double)(1U << 24)) {
+            const uint32_t code = (uint32_t)value;
+            left = code / 32u < (uint32_t)split->words
+                && ((blink_qs_category_words[split->word + code / 32u] >> (code % 32u)) & 1u);
+        }
+        if (!left) reachable[split->tree] &= split->mask;
     }
     double sum = 0.0;
     for (int32_t t = 0; t < BLINK_QS_TREES; ++t)

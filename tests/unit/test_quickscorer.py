@@ -44,7 +44,8 @@ def edge_rows(booster, n_features: int, rows: int, seed: int) -> np.ndarray:
             values = candidates[node["split_feature"]]
             if node["decision_type"] == "==":  # categories: each, a fraction off, out of range
                 values.update(v for c in str(node["threshold"]).split("||")
-                              for v in (int(c), int(c) + 0.5, -1.0, 2.0**31))
+                              for v in (int(c), int(c) + 0.5, int(c) + 1 - 2**-40))
+                values.update({-0.5, -1.0, 2.0**24, 2.0**24 + 2, 2.0**31, 2.0**40})
             else:
                 t = float(node["threshold"])
                 values.update({t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)})
@@ -83,7 +84,7 @@ def test_one_row_scores_are_tl2cgens_bit_for_bit(model_a, model_b):
 @pytest.mark.parametrize("fields, reason", [
     ({"postprocessor": "softmax"}, "postprocessor is not a sigmoid"),
     ({"cmp": 2}, "a split other than <="),
-    ({"node_type": 2}, "a categorical split"),
+    ({"node_type": 7}, "a node of type 7"),
     ({"threshold": -np.inf}, "threshold -inf"),
 ])
 def test_a_model_it_cannot_score_says_why_and_keeps_tl2cgen(model_a, fields, reason):
@@ -92,12 +93,24 @@ def test_a_model_it_cannot_score_says_why_and_keeps_tl2cgen(model_a, fields, rea
     assert reason in source[HEADER] and "#define BLINK_QS_AVAILABLE 0" in source[HEADER]
 
 
-def test_a_categorical_model_keeps_tl2cgen_for_one_row(model_cat):
+def test_a_categorical_model_is_scored_bit_for_bit_too(model_cat):
     source = tables_source(treelite.frontend.from_lightgbm(model_cat.booster))[HEADER]
-    assert "categorical split" in source and "BLINK_QS_AVAILABLE 0" in source
+    assert "BLINK_QS_AVAILABLE 1" in source
+    assert int(source.split("#define BLINK_QS_CATEGORICAL ")[1].split()[0]) > 100
     batch, single = entry_points(model_cat.artifact)
-    matrix = edge_rows(model_cat.booster, len(model_cat.artifact.feature_names), 2000, seed=5)
-    assert np.array_equal(single(matrix), batch(matrix))
+    matrix = edge_rows(model_cat.booster, len(model_cat.artifact.feature_names), 20_000,
+                       seed=5)
+    expected = batch(matrix)
+    assert np.array_equal(single(matrix), expected) and len(np.unique(expected)) > 1000
+
+
+def test_a_categorical_split_listing_the_right_child_keeps_tl2cgen(model_cat):
+    model = treelite.frontend.from_lightgbm(model_cat.booster)
+    first = next(t for t in range(model.num_tree)
+                 if model.get_tree_accessor(t).get_field("node_type")[0] == 2)
+    source = tables_source(_RootField(model, first, "category_list_right_child", 1))[HEADER]
+    assert "categorical split QuickScorer does not read" in source
+    assert "BLINK_QS_AVAILABLE 0" in source
 
 
 class Altered:
@@ -125,3 +138,15 @@ class _Accessor:
             value = value.copy()
             value[0] = self.fields[name]
         return value
+
+
+class _RootField(Altered):
+    """A Treelite model with one field changed on the root of one tree."""
+
+    def __init__(self, model, tree: int, name: str, value) -> None:
+        super().__init__(model, {})
+        self.tree, self.name, self.value = tree, name, value
+
+    def get_tree_accessor(self, i: int):
+        return _Accessor(self.model.get_tree_accessor(i),
+                         {self.name: self.value} if i == self.tree else {}, header=False)
