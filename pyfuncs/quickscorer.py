@@ -19,8 +19,8 @@ splits have no order to stop a scan, so the scorer tests each of them for every 
 leaves are summed in tree order and the sigmoid applied as TL2cgen's ``predict`` does, so
 both give the same double; vetting refuses a library where they differ on any probe row
 (pyfuncs.vet_worker). A model QuickScorer cannot score exactly this way (another
-comparison, more than 64 leaves in a tree, another postprocessor) gets tables that say
-so, and its library scores single rows with TL2cgen's code.
+comparison, more than 64 leaves in a tree, more than 16,384 trees, another postprocessor)
+gets tables that say so, and its library scores single rows with TL2cgen's code.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pyfuncs._typing import Any
 
 HEADER = "blink_qs_tables.h"  # what native/quickscorer.c includes
 MAX_LEAVES = 64  # leaves per tree: one bit each in a 64-bit mask
+MAX_TREES = 16_384  # the scorer keeps a mask per tree on the stack: at most 128 KB
 _LEAF, _NUMERICAL, _CATEGORICAL = 0, 1, 2  # Treelite's TreeNodeType
 _LESS_EQUAL = 3  # Treelite's Operator kLE
 MAX_CATEGORY = 1 << 24  # TL2cgen tests categories up to 2^FLT_MANT_DIG
@@ -74,6 +75,8 @@ def _tables(model: Any) -> str:
         raise Unsupported("the model has more than one output")
     if int(_field(header, "average_tree_output")[0]) != 0:
         raise Unsupported("the model averages its trees")
+    if model.num_tree > MAX_TREES:
+        raise Unsupported(f"the model has {model.num_tree} trees, more than {MAX_TREES}")
     alpha = float(_field(header, "sigmoid_alpha")[0])
     base = float(_field(header, "base_scores")[0])
     splits = _Splits(int(_field(header, "num_feature")[0]))

@@ -93,6 +93,13 @@ def test_a_model_it_cannot_score_says_why_and_keeps_tl2cgen(model_a, fields, rea
     assert reason in source[HEADER] and "#define BLINK_QS_AVAILABLE 0" in source[HEADER]
 
 
+def test_a_model_with_too_many_trees_keeps_tl2cgen(model_a):
+    model = Altered(treelite.frontend.from_lightgbm(model_a.booster), {})
+    model.num_tree = 16_385
+    source = tables_source(model)[HEADER]
+    assert "16385 trees, more than 16384" in source and "BLINK_QS_AVAILABLE 0" in source
+
+
 def test_a_categorical_model_is_scored_bit_for_bit_too(model_cat):
     source = tables_source(treelite.frontend.from_lightgbm(model_cat.booster))[HEADER]
     assert "BLINK_QS_AVAILABLE 1" in source
