@@ -8,7 +8,7 @@ of the leaves that become unreachable when a row goes right there. For each feat
 scorer ANDs the masks of the splits the value goes right at (it stops at the first
 threshold at or above the value), and each tree's exit leaf is the lowest bit left, the
 leftmost leaf still reachable. Reads in order are prefetched, so a cold call costs ~2x a
-warm one where TL2cgen's code costs ~3.5x (docs/benchmarks.md, "QuickScorer").
+warm one where TL2cgen's code costs ~3.5x (docs/benchmarks.md, "QuickScorer for one row").
 
 The tables come from the same Treelite model TL2cgen compiles, read field by field, and
 each split decides as TL2cgen's code does (with pyfuncs.library's NaN tests): a numerical

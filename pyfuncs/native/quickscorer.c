@@ -4,10 +4,10 @@
  * split whose threshold is below it, so the scan ANDs those splits' masks into their trees'
  * bit vectors and stops at the first threshold at or above the value. A missing value (NaN)
  * goes right at the splits whose default is right, listed apart; each categorical split is
- * tested on its own. Each tree's exit leaf is
- * then the lowest bit left: the leftmost leaf no split made unreachable. The tables are
- * read in order, which the CPU prefetches, so a call that finds them out of cache costs
- * far less than TL2cgen's branch per node does (docs/benchmarks.md, "QuickScorer").
+ * tested on its own. Each tree's exit leaf is then the lowest bit left: the leftmost leaf
+ * no split made unreachable. The tables are read in order, which the CPU prefetches, so a
+ * call that finds them out of cache costs far less than TL2cgen's branch per node does
+ * (docs/benchmarks.md, "QuickScorer for one row").
  *
  * The leaves are summed in tree order, then the base score and the sigmoid, as TL2cgen's
  * predict() does: the same double (vetting checks it on every probe row). */
