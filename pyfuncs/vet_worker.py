@@ -162,18 +162,14 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     scorer = compiled.stored_scorer
     if scorer is None:
         raise Refused("the compiled library lacks blink's scoring module (blink_model)")
-    rows = probe[ok]
-    one = np.array([scorer(r.astype(">f8").tobytes()) for r in rows])
+    one = np.array([scorer(r.astype(">f8").tobytes()) for r in probe[ok]])
     # One row runs QuickScorer's tables, batches TL2cgen's code (pyfuncs.quickscorer): the
-    # same double, or the library is refused.
+    # same double, or the library is refused. Equal doubles also hold the one-row scorer to
+    # the batch's parity with LightGBM, checked above.
     if not np.array_equal(one, got[ok]):
         worst = int(np.argmax(np.abs(one - got[ok])))
-        raise Refused(f"the compiled library's one-row scorer gives {one[worst]!r} where its "
-                      f"batch gives {got[ok][worst]!r} on probe row {worst}")
-    one_diff = float(np.abs(one - expected[ok]).max()) if len(rows) else 0.0
-    if not one_diff <= PARITY_TOLERANCE:
-        raise Refused(f"the compiled library's one-row scorer disagrees with LightGBM by "
-                      f"{one_diff:.3g} (> {PARITY_TOLERANCE}) on probe rows")
+        raise Refused(f"the compiled library's one-row scorer gives {float(one[worst])!r} "
+                      f"where its batch gives {float(got[ok][worst])!r} on probe row {worst}")
     # The reasons too: the library's TreeSHAP, exact against LightGBM's own.
     shap_diff = float(np.abs(compiled.contributions(probe)
                              - booster.predict(probe, pred_contrib=True, num_threads=1)).max())

@@ -21,3 +21,23 @@ def test_a_model_with_linear_trees_is_refused_by_name_before_anything_is_compile
     with pytest.raises(vet_worker.Refused, match="linear trees"):
         vet_worker.vet(booster.model_to_string(), names, {}, str(library))
     assert not library.exists()
+
+
+def test_a_library_whose_one_row_scorer_differs_from_its_batch_is_refused(tmp_path, model_a,
+                                                                          monkeypatch):
+    # QuickScorer (one row) and TL2cgen's code (batches) must give the same double; here the
+    # one-row scorer is nudged by one ulp on every row.
+    from pyfuncs.predictor import CompiledPredictor
+
+    real = CompiledPredictor.stored_scorer
+
+    def nudged(self):
+        scorer = real.fget(self)
+        return lambda vector: float(np.nextafter(scorer(vector), 2.0))
+
+    monkeypatch.setattr(CompiledPredictor, "stored_scorer", property(nudged))
+    artifact = model_a.artifact
+    with pytest.raises(vet_worker.Refused, match=r"one-row scorer gives 0\.\d+ where its "
+                                                 r"batch gives 0\.\d+ on probe row \d+"):
+        vet_worker.vet(artifact.model_text, artifact.feature_names, {},
+                       str(tmp_path / "model.so"))
