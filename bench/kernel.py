@@ -9,6 +9,7 @@ bench.latency). The library runs the trees two ways: TL2cgen's code over a batch
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ class Kernel:
         self._batch = self._entry(library, "blink_predict_rows")
         self._single = (self._entry(library, "blink_predict_rows_single")
                         if hasattr(library, "blink_predict_rows_single") else None)
-        self.out = np.empty(rows)
+        self.out = np.empty(rows)  # the batch code's answers (the bench compares them)
+        self._single_out = np.empty(rows)
 
     @staticmethod
     def _entry(library: Any, name: str) -> Any:
@@ -50,9 +52,7 @@ class Kernel:
 
     def seconds(self) -> float:
         """Wall time of one pass of TL2cgen's batch code (blink_score_batch's trees)."""
-        start = time.perf_counter()
-        self()
-        return time.perf_counter() - start
+        return _wall(self)
 
     @property
     def has_single(self) -> bool:
@@ -61,18 +61,20 @@ class Kernel:
     def run_single(self) -> None:
         """One pass of the one-row scorer over the matrix, row by row."""
         assert self._single is not None
-        self._single(self.matrix.ctypes.data, self.rows, self.out.ctypes.data)
+        self._single(self.matrix.ctypes.data, self.rows, self._single_out.ctypes.data)
 
     def single_seconds(self) -> float | None:
         """Wall time of one pass of the one-row scorer, hot; None for a library without it."""
-        if self._single is None:
-            return None
-        start = time.perf_counter()
-        self.run_single()
-        return time.perf_counter() - start
+        return None if self._single is None else _wall(self.run_single)
 
     def us_per_row(self) -> float:
         """Microseconds per row of running the trees once, hot: the faster of one pass of
         each of the library's two ways (a score must not be judged against the slower)."""
         passes = [s for s in (self.seconds(), self.single_seconds()) if s is not None]
         return min(passes) * 1e6 / self.rows
+
+
+def _wall(run: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start

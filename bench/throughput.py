@@ -22,6 +22,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,6 @@ def references(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
     """rows/s of the in-process predictors on the first ``rows`` users' matrix."""
     matrix, compiled, kernel_out = kernel.matrix, kernel.compiled, kernel.out
     kernel_s = best_seconds(kernel)
-    kernel_out = kernel_out.copy()  # the one-row scorer's pass below writes the same buffer
     single_s = best_seconds(kernel.run_single) if kernel.has_single else None
     batch_s = None
     if hasattr(compiled, "predict_batch"):
@@ -158,12 +158,19 @@ def _paired_rounds(conn: psycopg.Connection, kernel: Kernel,
     batch_times: list[float] = []
     ratios: list[float] = []
     for _ in range(BATCH_ROUNDS):
-        before = kernel.seconds()
-        batch_s = _counted_seconds(conn, BATCH_ALL, rows, "blink_score_batch")
-        kernel_s = min(before, kernel.seconds())
+        kernel_s, batch_s = _between(kernel.seconds, lambda: _counted_seconds(
+            conn, BATCH_ALL, rows, "blink_score_batch"))
         batch_times.append(batch_s)
         ratios.append(round(kernel_s / batch_s, 4))
     return statistics.median(batch_times), ratios
+
+
+def _between(reference: Callable[[], float], run: Callable[[], float]) -> tuple[float, float]:
+    """Seconds of ``run`` and of the faster of two ``reference`` passes just before and just
+    after it: (reference, run). A stalled reference pass would make blink look good."""
+    before = reference()
+    seconds = run()
+    return min(before, reference()), seconds
 
 
 def batch(env: Environment, kernel: Kernel) -> dict[str, Any]:
@@ -205,6 +212,9 @@ def explanations(env: Environment, rows: int, rescore_users: int,
         env.booster.predict(matrix[part], pred_contrib=True, num_threads=1)
         return time.perf_counter() - start
 
+    def explain_seconds(app: psycopg.Connection, part: slice) -> float:
+        return _timed_statement(app, EXPLAIN_ALL, [users[part]])[0]
+
     result: dict[str, Any] = {"rows": rows, "absent": []}
     with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
         if function_exists(app, "blink_explain(text)"):
@@ -214,9 +224,8 @@ def explanations(env: Environment, rows: int, rescore_users: int,
             contrib_s = explain_s = 0.0
             ratios = []
             for part in _parts(rows, EXPLAIN_ROUNDS):
-                before = contrib_seconds(part)
-                seconds, _ = _timed_statement(app, EXPLAIN_ALL, [users[part]])
-                reference_s = min(before, contrib_seconds(part))
+                reference_s, seconds = _between(partial(contrib_seconds, part),
+                                                partial(explain_seconds, app, part))
                 contrib_s += reference_s
                 explain_s += seconds
                 ratios.append(round(reference_s / seconds, 4))
