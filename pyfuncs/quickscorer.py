@@ -63,23 +63,19 @@ def tables_source(model: Any) -> dict[str, str]:
         return {HEADER: f"/* QuickScorer not available: {exc} */\n#define BLINK_QS_AVAILABLE 0\n"}
 
 
-def _field(accessor: Any, name: str) -> Any:
-    return accessor.get_field(name)
-
-
 def _tables(model: Any) -> str:
     header = model.get_header_accessor()
-    if str(_field(header, "postprocessor")) != "sigmoid":
+    if str(header.get_field("postprocessor")) != "sigmoid":
         raise Unsupported("the model's postprocessor is not a sigmoid")
-    if int(_field(header, "num_target")[0]) != 1 or int(_field(header, "num_class")[0]) != 1:
+    if int(header.get_field("num_target")[0]) != 1 or int(header.get_field("num_class")[0]) != 1:
         raise Unsupported("the model has more than one output")
-    if int(_field(header, "average_tree_output")[0]) != 0:
+    if int(header.get_field("average_tree_output")[0]) != 0:
         raise Unsupported("the model averages its trees")
     if model.num_tree > MAX_TREES:
         raise Unsupported(f"the model has {model.num_tree} trees, more than {MAX_TREES}")
-    alpha = float(_field(header, "sigmoid_alpha")[0])
-    base = float(_field(header, "base_scores")[0])
-    splits = _Splits(int(_field(header, "num_feature")[0]))
+    alpha = float(header.get_field("sigmoid_alpha")[0])
+    base = float(header.get_field("base_scores")[0])
+    splits = _Splits(int(header.get_field("num_feature")[0]))
     leaves = [_tree(model.get_tree_accessor(t), t, splits) for t in range(model.num_tree)]
     bits = 32 if max(len(order) for order in leaves) <= 32 else 64
 
@@ -145,16 +141,16 @@ def _tables(model: Any) -> str:
 
 def _tree(tree: Any, index: int, splits: _Splits) -> list[float]:
     """Tree ``index``'s leaves, left to right; its splits added to ``splits``."""
-    kinds = _field(tree, "node_type")
-    left, right = _field(tree, "cleft"), _field(tree, "cright")
-    feature, threshold = _field(tree, "split_index"), _field(tree, "threshold")
-    default_left, cmp = _field(tree, "default_left"), _field(tree, "cmp")
-    values = _field(tree, "leaf_value")
+    kinds = tree.get_field("node_type")
+    left, right = tree.get_field("cleft"), tree.get_field("cright")
+    feature, threshold = tree.get_field("split_index"), tree.get_field("threshold")
+    default_left, cmp = tree.get_field("default_left"), tree.get_field("cmp")
+    values = tree.get_field("leaf_value")
     if int((kinds == _LEAF).sum()) > MAX_LEAVES:  # before walking a tree that deep
         raise Unsupported(f"tree {index} has more than {MAX_LEAVES} leaves")
-    categories = _field(tree, "category_list")
-    begin, end = _field(tree, "category_list_begin"), _field(tree, "category_list_end")
-    right_child = _field(tree, "category_list_right_child")
+    categories = tree.get_field("category_list")
+    begin, end = tree.get_field("category_list_begin"), tree.get_field("category_list_end")
+    right_child = tree.get_field("category_list_right_child")
     order: list[float] = []
 
     def visit(node: int) -> list[int]:
