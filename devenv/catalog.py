@@ -21,9 +21,14 @@ ORDER BY c.relname
 """
 
 COLUMNS = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+         || CASE WHEN a.attcollation <> t.typcollation
+                 THEN ' COLLATE ' || quote_ident(c.collname) ELSE '' END,
+       a.attnotnull, a.attidentity,
        pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)
-FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_collation c ON c.oid = a.attcollation
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
 

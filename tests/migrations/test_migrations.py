@@ -108,6 +108,55 @@ def test_an_upgrade_defines_the_champion_constants_from_the_deployments(db, mode
         assert conn.execute("SELECT blink_score('u')").fetchone()[0] == before
 
 
+USER_ID_COLLATIONS = """
+SELECT a.attrelid::regclass::text, c.collname FROM pg_attribute a
+JOIN pg_class r ON r.oid = a.attrelid AND r.relkind = 'r'
+JOIN pg_collation c ON c.oid = a.attcollation
+WHERE a.attname = 'user_id' AND r.relnamespace = 'blink'::regnamespace ORDER BY 1
+"""
+
+
+def test_user_ids_compare_as_bytes_after_an_upgrade_from_a_live_install(empty_db, model_a):
+    # A database installed at 0011 as head had the API, whose view blink.current_decisions
+    # reads risk_score_audits.user_id: 0012 must retype that column under it, keep every
+    # row, and leave the lookups on the rebuilt index.
+    migrate.upgrade(empty_db.dsn(), "0011_champion_constants")
+    with empty_db.connect() as conn:
+        layers.apply_api(conn)  # what an install with 0011 as head had
+        assert conn.execute("SELECT to_regclass('blink.current_decisions')").fetchone()[0]
+        install(conn, model_a.artifact)
+        insert_snapshots(conn, ["user-b", "user-A"], model_a.population.documents()[:2])
+        before = conn.execute("SELECT blink_score('user-b'), blink_score('user-A')").fetchone()
+        assert conn.execute(USER_ID_COLLATIONS).fetchall() == [
+            (table, "default") for table in ("blink.feature_store_snapshots",
+                                             "blink.repayment_outcomes",
+                                             "blink.risk_score_audits",
+                                             "blink.unscorable_snapshots")]
+        # a lender's own view on an id column stops the upgrade, named, changing nothing
+        conn.execute("CREATE VIEW public.lender_report AS SELECT user_id "
+                     "FROM blink.repayment_outcomes")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="lender_report"):
+        migrate.upgrade(empty_db.dsn())
+    assert at_revision(empty_db) == "0011_champion_constants"
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT to_regclass('blink.current_decisions')").fetchone()[0]
+        conn.execute("DROP VIEW public.lender_report")
+    migrate.upgrade(empty_db.dsn())
+    with empty_db.connect() as conn:
+        assert {collation for _, collation in conn.execute(USER_ID_COLLATIONS)} == {"C"}
+        assert conn.execute("SELECT to_regclass('blink.current_decisions')").fetchone()[0]
+        assert conn.execute(
+            "SELECT blink_score('user-b'), blink_score('user-A')").fetchone() == before
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute(
+            "EXPLAIN SELECT * FROM blink.feature_store_snapshots WHERE user_id = $$user-b$$"))
+        assert "feature_store_snapshots_user_latest" in plan  # a text constant still uses it
+    migrate.downgrade(empty_db.dsn(), "0011_champion_constants")
+    with empty_db.connect() as conn:
+        assert {collation for _, collation in conn.execute(USER_ID_COLLATIONS)} == {"default"}
+        assert conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone() == (2,)
+
+
 def test_downgrade_refuses_to_delete_data_unless_confirmed(db):
     with db.connect() as conn:
         conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) "
@@ -126,7 +175,7 @@ def test_downgrade_never_cascades_into_objects_blink_did_not_create(db):
     with db.connect() as conn:
         conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) "
                      "VALUES ('u', '{}')")
-        conn.execute("CREATE VIEW public.my_report AS SELECT user_id "
+        conn.execute("CREATE VIEW public.my_report AS SELECT id, features "
                      "FROM blink.feature_store_snapshots")
     with pytest.raises(psycopg.errors.DependentObjectsStillExist, match="my_report"):
         migrate.downgrade(db.dsn(), "base", drop_data="yes")
