@@ -6,8 +6,8 @@ Trains the benchmark's model shape on the synthetic users, builds its library tw
 ``pyfuncs.library.build_library`` (TL2cgen's tree code at -O3, as TL2cgen builds it, and at
 ``TREE_CFLAGS``; blink's own code at -O3 in both), then measures per row:
 
-* hot: one ``blink_predict_rows`` call over many rows (the bench's kernel reference);
-* one row per call, warm: ``blink_predict_rows`` on one row at a time, distinct rows back
+* hot: one ``blink_predict_rows_tl2cgen`` call over many rows (TL2cgen's code alone);
+* one row per call, warm: ``blink_predict_rows_tl2cgen`` on one row at a time, distinct rows back
   to back;
 * one row per call, cold: the same after sweeping a buffer larger than the CPU's caches, as
   a statement's first prediction finds the code after a client round trip;
@@ -47,7 +47,7 @@ def _model(trees: int, leaves: int) -> tuple[Any, Any]:
 
 def _load(path: Path) -> tuple[Any, Any]:
     lib = ctypes.CDLL(str(path))
-    rows = lib.blink_predict_rows
+    rows = lib.blink_predict_rows_tl2cgen  # TL2cgen's code alone
     rows.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     rows.restype = None
     one = lib.blink_predict_be

@@ -89,7 +89,8 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(p['added_us'], 1)} ({_fmt(p['kernel_us_per_row'], 1)})" for p in pairs))
     lines.append("")
     b = results["batch"]
-    lines.append(f"Batch: {b['rows']:,} users, rows/s; ratio to the raw kernel (TL2cgen, 1 thread)")
+    lines.append(f"Batch: {b['rows']:,} users, rows/s; ratio to the raw kernel (the faster of "
+                 "QuickScorer and TL2cgen's code, 1 thread)")
     for key, value in b.items():
         if key.endswith("_rows_per_s"):
             r = b["ratios_to_kernel"].get(key)

@@ -87,10 +87,14 @@ class CompiledPredictor:
             lib.blink_shap.restype = ctypes.c_int32
             self._shap = lib.blink_shap
         self._matrix_rows: Any = None  # blink_predict_rows; None before blink's entry points
-        if hasattr(lib, "blink_abi_version"):
-            lib.blink_predict_rows.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
-            lib.blink_predict_rows.restype = None
-            self._matrix_rows = lib.blink_predict_rows
+        self._tree_code_rows: Any = None  # blink_predict_rows_tl2cgen, in libraries that have it
+        for name, attribute in (("blink_predict_rows", "_matrix_rows"),
+                                ("blink_predict_rows_tl2cgen", "_tree_code_rows")):
+            if hasattr(lib, "blink_abi_version") and hasattr(lib, name):
+                entry = getattr(lib, name)
+                entry.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+                entry.restype = None
+                setattr(self, attribute, entry)
         if self._module is None:
             self._setup_tl2cgen_row(lib)
         self._lib = lib
@@ -224,6 +228,19 @@ class CompiledPredictor:
         for i in range(len(data)):
             predict(base + i * row_bytes, 0, out_base + i * 8)
         return out, buggy
+
+    def predict_matrix_tl2cgen(self, matrix: Any) -> Any:
+        """Probabilities from TL2cgen's code alone, the reference blink's QuickScorer is held
+        to bit for bit; None for a library without that entry point (built before it)."""
+        import numpy as np
+
+        self._ctypes_library()
+        if self._tree_code_rows is None:
+            return None
+        data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
+        out = np.empty(len(data))
+        self._tree_code_rows(data.ctypes.data, len(data), out.ctypes.data)
+        return out
 
     def predict_batch(self, matrix: Any) -> tuple[Any, Any]:
         """Like ``predict_matrix``, but the whole matrix goes to native code in one call.

@@ -5,10 +5,12 @@ trees x 31 leaves) out of the core's caches, and fetching instructions stalls at
 branch. QuickScorer (Lucchese et al., SIGIR 2015) scores one row from tables read in order
 instead: per feature, the splits on it sorted by threshold, each with its tree and the mask
 of the leaves that become unreachable when a row goes right there. For each feature the
-scorer ANDs the masks of the splits the value goes right at (it stops at the first
-threshold at or above the value), and each tree's exit leaf is the lowest bit left, the
-leftmost leaf still reachable. Reads in order are prefetched, so a cold call costs ~2x a
-warm one where TL2cgen's code costs ~3.5x (docs/benchmarks.md, "QuickScorer for one row").
+scorer finds by binary search how many thresholds lie below the value, ANDs the masks of
+those splits (the ones the value goes right at) into their trees' bit vectors, and each
+tree's exit leaf is the lowest bit left, the leftmost leaf still reachable. The masks and
+trees are read in order, which the CPU prefetches, so a cold call costs a fraction of what
+TL2cgen's code costs cold; hot, it runs ~1.4x as fast as TL2cgen's code, so batches run it
+too (docs/benchmarks.md, "QuickScorer for one row").
 
 The tables come from the same Treelite model TL2cgen compiles, read field by field, and
 each split decides as TL2cgen's code does (with pyfuncs.library's NaN tests): a numerical
@@ -31,7 +33,7 @@ from pyfuncs._typing import Any
 
 HEADER = "blink_qs_tables.h"  # what native/quickscorer.c includes
 MAX_LEAVES = 64  # leaves per tree: one bit each in a 64-bit mask
-MAX_TREES = 16_384  # the scorer keeps a mask per tree on the stack: at most 128 KB
+MAX_TREES = 16_384  # a mask per tree on the scorer's stack (at most 128 KB); a uint16_t index
 _LEAF, _NUMERICAL, _CATEGORICAL = 0, 1, 2  # Treelite's TreeNodeType
 _LESS_EQUAL = 3  # Treelite's Operator kLE
 MAX_CATEGORY = 1 << 24  # TL2cgen tests categories up to 2^FLT_MANT_DIG
@@ -82,15 +84,21 @@ def _tables(model: Any) -> str:
     def mask_literal(mask: int) -> str:
         return f"{mask & ((1 << bits) - 1)}u" + ("ll" if bits == 64 else "")
 
-    nodes: list[str] = []
+    # The splits as three arrays (thresholds, masks, trees), each feature's in one run: the
+    # scorer searches the thresholds and then reads the masks and trees of the splits below
+    # the value, 6 bytes each, in order.
+    thresholds: list[str] = []
+    masks: list[str] = []
+    trees: list[str] = []
     offsets = [0]
     for k in range(splits.num_features):
         # Ties keep the model's order; any order of equal thresholds gives the same masks.
         for value, tree_index, mask in sorted(splits.numerical[k], key=lambda s: s[0]):
             # +inf: every value but NaN goes left, as TL2cgen's "&& (1)" says.
-            literal = "INFINITY" if value == math.inf else repr(value)
-            nodes.append(f"{{{literal}, {mask_literal(mask)}, {tree_index}}}")
-        offsets.append(len(nodes))
+            thresholds.append("INFINITY" if value == math.inf else repr(value))
+            masks.append(mask_literal(mask))
+            trees.append(str(tree_index))
+        offsets.append(len(thresholds))
     nan_trees: list[str] = []
     nan_masks: list[str] = []
     nan_offsets = [0]
@@ -122,12 +130,13 @@ def _tables(model: Any) -> str:
         f"#define BLINK_QS_SIGMOID_ALPHA ({alpha!r})",
         f"typedef uint{bits}_t blink_qs_mask;",
         f"#define BLINK_QS_CTZ(m) __builtin_ctz{'ll' if bits == 64 else ''}(m)",
-        "typedef struct { double threshold; blink_qs_mask mask; int32_t tree; } blink_qs_node;",
         "typedef struct { blink_qs_mask mask; int32_t tree, feature, word, words; } "
         "blink_qs_category_split;",
-        _array("blink_qs_node", "blink_qs_nodes", nodes or ["{0.0, 0u, 0}"]),
+        _array("double", "blink_qs_threshold", thresholds or ["0.0"]),
+        _array("blink_qs_mask", "blink_qs_split_mask", masks or ["0u"]),
+        _array("uint16_t", "blink_qs_split_tree", trees or ["0"]),
         _array("int32_t", "blink_qs_feature_off", map(str, offsets)),
-        _array("int32_t", "blink_qs_nan_tree", nan_trees or ["0"]),
+        _array("uint16_t", "blink_qs_nan_tree", nan_trees or ["0"]),
         _array("blink_qs_mask", "blink_qs_nan_mask", nan_masks or ["0u"]),
         _array("int32_t", "blink_qs_nan_off", map(str, nan_offsets)),
         _array("blink_qs_category_split", "blink_qs_category_splits",

@@ -158,18 +158,19 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
     if not diff <= PARITY_TOLERANCE:
         raise Refused(f"the compiled library disagrees with LightGBM by {diff:.3g} "
                       f"(> {PARITY_TOLERANCE}) on probe rows")
-    # The server's single scores call the library's module, not this batch entry point.
+    # Every row runs QuickScorer's tables when the model has them (pyfuncs.quickscorer),
+    # else TL2cgen's code: either way the same double as TL2cgen's code alone, or the
+    # library is refused. Equal doubles also hold it to the parity checked above.
+    tree_code = compiled.predict_matrix_tl2cgen(probe[ok])
+    if tree_code is None:
+        raise Refused("the compiled library lacks TL2cgen's reference entry point")
+    _same_doubles(got[ok], tree_code, "its rows give", "TL2cgen's code gives")
+    # The server's single scores call the library's module, not the batch entry point.
     scorer = compiled.stored_scorer
     if scorer is None:
         raise Refused("the compiled library lacks blink's scoring module (blink_model)")
     one = np.array([scorer(r.astype(">f8").tobytes()) for r in probe[ok]])
-    # One row runs QuickScorer's tables, batches TL2cgen's code (pyfuncs.quickscorer): the
-    # same double, or the library is refused. Equal doubles also hold the one-row scorer to
-    # the batch's parity with LightGBM, checked above.
-    if not np.array_equal(one, got[ok]):
-        worst = int(np.argmax(np.abs(one - got[ok])))
-        raise Refused(f"the compiled library's one-row scorer gives {float(one[worst])!r} "
-                      f"where its batch gives {float(got[ok][worst])!r} on probe row {worst}")
+    _same_doubles(one, tree_code, "its one-row scorer gives", "TL2cgen's code gives")
     # The reasons too: the library's TreeSHAP, exact against LightGBM's own.
     shap_diff = float(np.abs(compiled.contributions(probe)
                              - booster.predict(probe, pred_contrib=True, num_threads=1)).max())
@@ -180,6 +181,16 @@ def vet(model_text: str, feature_names: list[str], categories: dict[str, list],
 
     versions = {n: metadata.version(n) for n in ("lightgbm", "treelite", "tl2cgen", "numpy")}
     return {"ok": True, "parity_max_abs_diff": diff, "library_versions": versions}
+
+
+def _same_doubles(got: Any, reference: Any, what: str, reference_what: str) -> None:
+    """Refuse the library unless ``got`` equals ``reference`` bit for bit on every row."""
+    import numpy as np
+
+    if not np.array_equal(got, reference):
+        worst = int(np.argmax(np.abs(got - reference)))
+        raise Refused(f"the compiled library: {what} {float(got[worst])!r} where "
+                      f"{reference_what} {float(reference[worst])!r} on probe row {worst}")
 
 
 def main() -> int:

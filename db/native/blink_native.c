@@ -68,6 +68,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/pg_locale.h"
 #include "utils/timestamp.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -602,6 +603,72 @@ compare_positions(const void *a, const void *b, void *arg)
 	return walk_compare(w, w->users[*(const int *) a], w->users[*(const int *) b]);
 }
 
+/* A batch id where ids compare as bytes (COLLATE "C", db/incremental/0012_user_ids_bytes.sql):
+ * key holds the 8 bytes after the prefix all the batch's ids share, big-endian and padded
+ * with zeros, so sorting compares integers where it would call memcmp through the
+ * collation's comparator; ids of equal keys compare in full. */
+typedef struct IdKey
+{
+	uint64		key;
+	const char *bytes;
+	int			len;
+	int			position;
+} IdKey;
+
+static int
+compare_id_keys(const void *a, const void *b)
+{
+	const IdKey *x = (const IdKey *) a;
+	const IdKey *y = (const IdKey *) b;
+	int			order;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	order = memcmp(x->bytes, y->bytes, Min(x->len, y->len));
+	return order != 0 ? order : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Sort the n positions in order[] by their ids' bytes, as a "C" index orders them. */
+static void
+sort_by_bytes(const Datum *users, int *order, int n)
+{
+	IdKey	   *keys = palloc(sizeof(IdKey) * Max(n, 1));
+	int			prefix = INT_MAX;
+
+	for (int k = 0; k < n; k++)
+	{
+		/* an array's elements are never toasted, at most a short header */
+		text	   *id = (text *) DatumGetPointer(users[order[k]]);
+
+		keys[k].bytes = VARDATA_ANY(id);
+		keys[k].len = VARSIZE_ANY_EXHDR(id);
+		keys[k].position = order[k];
+		if (k == 0)
+			prefix = keys[0].len;
+		else
+		{
+			int			same = 0;
+
+			while (same < prefix && same < keys[k].len
+				   && keys[k].bytes[same] == keys[0].bytes[same])
+				same++;
+			prefix = same;
+		}
+	}
+	for (int k = 0; k < n; k++)
+	{
+		uint64		key = 0;
+
+		for (int j = prefix; j < prefix + 8; j++)
+			key = (key << 8) | (j < keys[k].len ? (unsigned char) keys[k].bytes[j] : 0);
+		keys[k].key = key;
+	}
+	qsort(keys, n, sizeof(IdKey), compare_id_keys);
+	for (int k = 0; k < n; k++)
+		order[k] = keys[k].position;
+	pfree(keys);
+}
+
 /* The positions of the batch's non-NULL ids in the index's order of the ids, their count
  * in *count; NULL when the batch does not walk (sparse, the table never analyzed, or an
  * index that does not order ids as text does). */
@@ -631,7 +698,9 @@ walk_order(Snapshots *s, const Batch *b, Walk *w, int *count)
 			sorted = false;
 		order[n++] = i;
 	}
-	if (!sorted)
+	if (!sorted && lc_collate_is_c(w->order.ssup_collation))
+		sort_by_bytes(b->users, order, n);
+	else if (!sorted)
 		qsort_arg(order, n, sizeof(int), compare_positions, w);
 	*count = n;
 	w->started = false;

@@ -33,9 +33,10 @@ static double load_be(const unsigned char* p) {
 }
 
 /* quickscorer.c: 1 and the row's probability, or 0 when the model has no QuickScorer
- * tables. One row is scored by QuickScorer when it can: a statement's one prediction finds
- * its tables out of cache at far less cost than TL2cgen's code (pyfuncs/quickscorer.py);
- * both give the same double. Batches run TL2cgen's code, fastest when it stays cached. */
+ * tables. Every row is scored by QuickScorer when it can (pyfuncs/quickscorer.py): a
+ * statement's one prediction finds its tables out of cache at far less cost than TL2cgen's
+ * code, and hot it ran ~1.4x as fast as TL2cgen's code (docs/benchmarks.md, "QuickScorer
+ * for one row"). Both give the same double: vetting checks it on every probe row. */
 int blink_qs_predict(const double* x, double* out);
 
 /* Probability of one row of native doubles (get_num_feature() of them). */
@@ -57,15 +58,16 @@ double blink_predict_be(const unsigned char* row) {
   return predict_one(x);
 }
 
-/* The one-row scorer over `rows` rows of native doubles, row-major: what each row would
- * score alone (tests compare it with blink_predict_rows; make bench times it). */
-void blink_predict_rows_single(const double* x, int64_t rows, double* out) {
+/* Probabilities of `rows` rows of native doubles, row-major, each as one score runs it:
+ * blink_score_batch's and rescoring's trees. */
+void blink_predict_rows(const double* x, int64_t rows, double* out) {
   const int32_t n = get_num_feature();
   for (int64_t i = 0; i < rows; ++i) out[i] = predict_one(x + i * n);
 }
 
-/* Probabilities of `rows` rows of native doubles, row-major. */
-void blink_predict_rows(const double* x, int64_t rows, double* out) {
+/* TL2cgen's code alone over `rows` rows of native doubles, row-major: the reference
+ * QuickScorer is held to, bit for bit (vetting, tests), and the bench's TL2cgen figure. */
+void blink_predict_rows_tl2cgen(const double* x, int64_t rows, double* out) {
   const int32_t n = get_num_feature();
   union Entry data[n];
   for (int64_t i = 0; i < rows; ++i) {

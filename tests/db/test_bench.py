@@ -71,7 +71,10 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     # blink and the baseline score the same model, so they must agree.
     assert results["latency"]["max_abs_diff_blink_vs_microservice"] < 1e-9
     assert results["batch"]["max_abs_diff_kernel_vs_lightgbm"] < 1e-9
-    assert results["batch"]["kernel_tl2cgen_rows_per_s"] > 0
+    batch = results["batch"]
+    assert batch["kernel_tl2cgen_rows_per_s"] > 0 and batch["kernel_quickscorer_rows_per_s"] > 0
+    assert batch["kernel_rows_per_s"] == max(batch["kernel_tl2cgen_rows_per_s"],
+                                             batch["kernel_quickscorer_rows_per_s"])
     assert results["batch"]["blink_score_per_row_rows_per_s"] > 0
     explanations = results["explanations"]
     assert explanations["lightgbm_pred_contrib_rows_per_s"] > 0

@@ -200,6 +200,13 @@ def test_one_call_never_mixes_two_models(scored_db, model_a, model_b):
     assert np.abs(got - model_b.predict(model_a.population.features[:30])).max() <= 1e-6
 
 
+# Ids the batch's sort must order as the index does (bytes): equal in the 8 bytes after the
+# common prefix "user-" and told apart after them, a proper prefix of another, and bytes
+# above 0x7f (UTF-8), which sort after every ASCII byte.
+BYTE_ORDER_IDS = ["user-000000000002", "user-000000000001", "user-0000000000010",
+                  "user-00000000", "user-\u00e9", "user-\u00ff", "user-~"]
+
+
 def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, model_a):
     # A batch with an id for most snapshots walks the index in its order of ids (blink_native.c,
     # Walk). Each case below is one the walk must answer as a lookup from the root does: a
@@ -221,12 +228,15 @@ def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, mo
                      [users[9]])
         with conn.transaction(force_rollback=True):
             conn.execute(add, [users[11], Jsonb(docs[12])])
+        for k, user in enumerate(BYTE_ORDER_IDS):
+            conn.execute(add, [user, Jsonb(docs[20 + k])])
         conn.execute("ANALYZE blink.feature_store_snapshots")  # the walk reads its row count
         stored = conn.execute("SELECT array_agg(u ORDER BY u) FROM unnest(%s::text[]) u",
                               [users]).fetchone()[0]
     # Most ids, with a stretch of every 25th (gaps of 24 users), shuffled: the batch sorts.
     asked: list[str | None] = stored[:500] + stored[500:900:25] + stored[900:] + [
-        stored[5], stored[5], *users[7:12:2], "user-1x", "a", "zzz", None, None]
+        stored[5], stored[5], *users[7:12:2], "user-1x", "a", "zzz", None, None,
+        *BYTE_ORDER_IDS, "user-0000000000011"]
     np.random.default_rng(3).shuffle(asked)
     sparse = [u for u in asked[:60] if u is not None]
     with scored_db.connect() as conn:
@@ -234,14 +244,17 @@ def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, mo
         conn.add_notice_handler(lambda d: debug.append(d.message_primary or ""))
         conn.execute("SET client_min_messages = debug1")
         walked = batch(conn, asked)
+        # the same ids but "a" and "zzz": all share "user-", which the sort's keys skip
+        same_prefix = batch(conn, [u for u in asked if u is None or u.startswith("user-")])
         walks = sum("walks the index" in m for m in debug)
         looked_up = batch(conn, sparse)
         conn.execute("RESET client_min_messages")
         assert not python_scored(conn)
         expected = python_answers(conn, [u for u in asked if u is not None])
-    assert walks == 1 and sum("walks the index" in m for m in debug) == 1  # not the sparse one
+    assert walks == 2 and sum("walks the index" in m for m in debug) == 2  # not the sparse one
     assert [r[0] for r in walked] == asked
     by_user = {r[0]: r for r in walked}
+    assert same_prefix == [r for r in walked if r[0] is None or r[0].startswith("user-")]
     assert looked_up == [by_user[u] for u in sparse]
     for row in walked:
         if row[0] is None or expected[row[0]] is None:  # no snapshot: blink_decide has no row

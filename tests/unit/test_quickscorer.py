@@ -1,5 +1,6 @@
-"""The one-row scorer (QuickScorer over the model's tables) gives TL2cgen's double, bit for
-bit, on every kind of value a split can meet; a model it cannot score keeps TL2cgen's code."""
+"""QuickScorer over the model's tables (every row blink scores, one or many) gives TL2cgen's
+double, bit for bit, on every kind of value a split can meet; a model it cannot score keeps
+TL2cgen's code."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from pyfuncs.quickscorer import HEADER, tables_source
 
 
 def entry_points(artifact) -> tuple:
-    """The library's batch (TL2cgen's code) and its one-row scorer over many rows."""
+    """TL2cgen's code alone and the library's rows (QuickScorer when it has its tables)."""
     compiled = CompiledPredictor(artifact.compiled_lib, artifact.compiled_lib_sha256,
                                  len(artifact.feature_names))
     lib = ctypes.CDLL(compiled.library_path)
     calls = []
-    for name in ("blink_predict_rows", "blink_predict_rows_single"):
+    for name in ("blink_predict_rows_tl2cgen", "blink_predict_rows"):
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
         fn.restype = None
@@ -66,17 +67,21 @@ def test_a_numerical_model_gets_tables(model_a):
     assert f"#define BLINK_QS_TREES {model_a.booster.num_trees()}" in source
 
 
-def test_one_row_scores_are_tl2cgens_bit_for_bit(model_a, model_b):
+def test_quickscorer_gives_tl2cgens_double_bit_for_bit(model_a, model_b):
     for model in (model_a, model_b):
-        batch, single = entry_points(model.artifact)
+        tree_code, rows = entry_points(model.artifact)
         n = len(model.artifact.feature_names)
         features = model.population.features
-        assert np.array_equal(single(features), batch(features))
-        assert np.abs(single(features) - model.predict(features)).max() <= 1e-12
+        assert np.array_equal(rows(features), tree_code(features))
+        assert np.abs(rows(features) - model.predict(features)).max() <= 1e-12
         # Edge values: TL2cgen is the reference (LightGBM reads |x| <= 1e-35 as zero).
         matrix = edge_rows(model.booster, n, 20_000, seed=n)
-        expected = batch(matrix)
-        assert np.array_equal(single(matrix), expected)
+        expected = tree_code(matrix)
+        assert np.array_equal(rows(matrix), expected)
+        # one score, through the library's Python module, is the same code on one row
+        scorer = CompiledPredictor(model.artifact.compiled_lib, model.artifact.compiled_lib_sha256,
+                                   n).stored_scorer
+        assert [scorer(r.astype(">f8").tobytes()) for r in matrix[:500]] == list(expected[:500])
     # The edge rows reach both sides of splits and the NaN defaults: not one leaf only.
     assert len(np.unique(expected)) > 1000
 
@@ -104,11 +109,11 @@ def test_a_categorical_model_is_scored_bit_for_bit_too(model_cat):
     source = tables_source(treelite.frontend.from_lightgbm(model_cat.booster))[HEADER]
     assert "BLINK_QS_AVAILABLE 1" in source
     assert int(source.split("#define BLINK_QS_CATEGORICAL ")[1].split()[0]) > 100
-    batch, single = entry_points(model_cat.artifact)
+    tree_code, rows = entry_points(model_cat.artifact)
     matrix = edge_rows(model_cat.booster, len(model_cat.artifact.feature_names), 20_000,
                        seed=5)
-    expected = batch(matrix)
-    assert np.array_equal(single(matrix), expected) and len(np.unique(expected)) > 1000
+    expected = tree_code(matrix)
+    assert np.array_equal(rows(matrix), expected) and len(np.unique(expected)) > 1000
 
 
 def test_a_categorical_split_listing_the_right_child_keeps_tl2cgen(model_cat):

@@ -23,10 +23,10 @@ def test_a_model_with_linear_trees_is_refused_by_name_before_anything_is_compile
     assert not library.exists()
 
 
-def test_a_library_whose_one_row_scorer_differs_from_its_batch_is_refused(tmp_path, model_a,
-                                                                          monkeypatch):
-    # QuickScorer (one row) and TL2cgen's code (batches) must give the same double; here the
-    # one-row scorer is nudged by one ulp on every row.
+def test_a_library_whose_one_row_scorer_differs_from_tl2cgens_code_is_refused(
+        tmp_path, model_a, monkeypatch):
+    # QuickScorer (one row, through the module) must give TL2cgen's double; here it is
+    # nudged by one ulp on every row.
     from pyfuncs.predictor import CompiledPredictor
 
     real = CompiledPredictor.stored_scorer
@@ -37,7 +37,22 @@ def test_a_library_whose_one_row_scorer_differs_from_its_batch_is_refused(tmp_pa
 
     monkeypatch.setattr(CompiledPredictor, "stored_scorer", property(nudged))
     artifact = model_a.artifact
-    with pytest.raises(vet_worker.Refused, match=r"one-row scorer gives 0\.\d+ where its "
-                                                 r"batch gives 0\.\d+ on probe row \d+"):
+    with pytest.raises(vet_worker.Refused, match=r"its one-row scorer gives 0\.\d+ where "
+                                                 r"TL2cgen's code gives 0\.\d+ on probe row \d+"):
+        vet_worker.vet(artifact.model_text, artifact.feature_names, {},
+                       str(tmp_path / "model.so"))
+
+
+def test_a_library_whose_rows_differ_from_tl2cgens_code_is_refused(tmp_path, model_a,
+                                                                  monkeypatch):
+    # The batch entry point (QuickScorer over many rows) against TL2cgen's code, one ulp off.
+    from pyfuncs.predictor import CompiledPredictor
+
+    real = CompiledPredictor.predict_matrix_tl2cgen
+    monkeypatch.setattr(CompiledPredictor, "predict_matrix_tl2cgen",
+                        lambda self, matrix: np.nextafter(real(self, matrix), -1.0))
+    artifact = model_a.artifact
+    with pytest.raises(vet_worker.Refused, match=r"its rows give 0\.\d+ where TL2cgen's code "
+                                                 r"gives 0\.\d+ on probe row \d+"):
         vet_worker.vet(artifact.model_text, artifact.feature_names, {},
                        str(tmp_path / "model.so"))
