@@ -173,3 +173,29 @@ def test_an_index_of_another_shape_sends_every_call_to_score_user(scored_db, mod
         assert conn.execute("SELECT blink.score_native('user-1')").fetchone() == (None,)
         assert conn.execute("SELECT blink_score('user-1')").fetchone()[0] == pytest.approx(
             expected, abs=1e-9)
+
+
+def test_a_session_follows_the_table_and_index_changing_under_it(scored_db, model_a):
+    # blink_native keeps the table and index it found until PostgreSQL invalidates either:
+    # every change below, made by another session or inside this one's own transaction,
+    # reaches the next call of the session that kept them.
+    expected = model_a.predict(model_a.population.features[1:2])[0]
+    native = "SELECT blink.score_native('user-1')"
+    index = ("CREATE INDEX feature_store_snapshots_user_latest ON blink.feature_store_snapshots "
+             "(user_id, snapshot_at {0}, id {0})")
+    with scored_db.connect() as kept, scored_db.connect() as other:
+        assert kept.execute(native).fetchone()[0] == pytest.approx(expected, abs=1e-9)
+        other.execute("DROP INDEX blink.feature_store_snapshots_user_latest")
+        other.execute(index.format("ASC"))  # its first entry is the oldest snapshot
+        assert kept.execute(native).fetchone() == (None,)
+        other.execute("DROP INDEX blink.feature_store_snapshots_user_latest")
+        other.execute(index.format("DESC"))
+        assert kept.execute(native).fetchone()[0] == pytest.approx(expected, abs=1e-9)
+        other.execute("ALTER TABLE blink.feature_store_snapshots RENAME TO moved")
+        assert kept.execute(native).fetchone() == (None,)
+        other.execute("ALTER TABLE blink.moved RENAME TO feature_store_snapshots")
+        assert kept.execute(native).fetchone()[0] == pytest.approx(expected, abs=1e-9)
+        with kept.transaction(force_rollback=True):
+            kept.execute("DROP INDEX blink.feature_store_snapshots_user_latest")
+            assert kept.execute(native).fetchone() == (None,)
+        assert kept.execute(native).fetchone()[0] == pytest.approx(expected, abs=1e-9)
