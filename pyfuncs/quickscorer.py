@@ -1,4 +1,4 @@
-"""QuickScorer tables of a model: the one-row scorer's data (native/quickscorer.c).
+"""QuickScorer tables of a model: the data of blink's scorer (native/quickscorer.c).
 
 A prediction in a statement finds TL2cgen's tree code (a branch per node, ~0.5 MB for 400
 trees x 31 leaves) out of the core's caches, and fetching instructions stalls at every

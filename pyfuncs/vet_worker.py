@@ -13,8 +13,9 @@ stdin and
    (pyfuncs.library: blink's entry points, NaN for missing);
 3. scores seeded probe rows (values drawn around the model's own split thresholds, every
    category code, and missing values) with the library and with LightGBM, and measures the
-   largest difference; the library's one-row scorer must give its batch's double on every
-   row, and its TreeSHAP must match ``pred_contrib`` within 1e-9.
+   largest difference; the library's rows and its one-row module (QuickScorer) must give
+   the double of TL2cgen's code alone on every row, and its TreeSHAP must match
+   ``pred_contrib`` within 1e-9.
 
 It prints one JSON line: ``{"ok": true, "parity_max_abs_diff", "library_versions"}`` or
 ``{"ok": false, "error"}`` (exit status 2).

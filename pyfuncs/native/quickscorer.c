@@ -1,4 +1,5 @@
-/* blink's one-row scorer: QuickScorer over the model's tables (pyfuncs/quickscorer.py).
+/* blink's scorer, one row at a time: QuickScorer over the model's tables
+ * (pyfuncs/quickscorer.py).
  *
  * For each feature, the splits on it come sorted by threshold; a value goes right at every
  * split whose threshold is below it. A branch-free binary search counts those splits, and
