@@ -37,6 +37,8 @@ MAX_TREES = 16_384  # a mask per tree on the scorer's stack (at most 128 KB); a 
 _LEAF, _NUMERICAL, _CATEGORICAL = 0, 1, 2  # Treelite's TreeNodeType
 _LESS_EQUAL = 3  # Treelite's Operator kLE
 MAX_CATEGORY = 1 << 24  # TL2cgen tests categories up to 2^FLT_MANT_DIG
+MIN_SPAN = 64  # splits a prefix state stands for, at least (pyfuncs/native/quickscorer.c)
+STATE_BYTES = 1 << 20  # prefix states per library, at most (~0.3 MB for 400 trees x 31 leaves)
 
 
 class _Splits:
@@ -99,6 +101,7 @@ def _tables(model: Any) -> str:
             masks.append(mask_literal(mask))
             trees.append(str(tree_index))
         offsets.append(len(thresholds))
+    span, states, state_offsets = _prefix_states(splits, len(leaves), bits)
     nan_trees: list[str] = []
     nan_masks: list[str] = []
     nan_offsets = [0]
@@ -136,6 +139,9 @@ def _tables(model: Any) -> str:
         _array("blink_qs_mask", "blink_qs_split_mask", masks or ["0u"]),
         _array("uint16_t", "blink_qs_split_tree", trees or ["0"]),
         _array("int32_t", "blink_qs_feature_off", map(str, offsets)),
+        f"#define BLINK_QS_SPAN {span}",
+        _array("blink_qs_mask", "blink_qs_state", map(mask_literal, states or [0])),
+        _array("int32_t", "blink_qs_state_off", map(str, state_offsets)),
         _array("uint16_t", "blink_qs_nan_tree", nan_trees or ["0"]),
         _array("blink_qs_mask", "blink_qs_nan_mask", nan_masks or ["0u"]),
         _array("int32_t", "blink_qs_nan_off", map(str, nan_offsets)),
@@ -146,6 +152,32 @@ def _tables(model: Any) -> str:
         _array("int32_t", "blink_qs_leaf_off", map(str, leaf_offsets)),
         "",
     ])
+
+
+def _prefix_states(splits: _Splits, trees: int, bits: int) -> tuple[int, list[int], list[int]]:
+    """Every tree's mask after the first c * span splits of each feature (in threshold
+    order), for c = 1, 2, ...: a value past many splits ANDs one state per tree instead of
+    each split's mask, then the few splits after the last whole span. The span is the
+    smallest of MIN_SPAN splits or more that keeps the states within STATE_BYTES.
+
+    Returns (span, the states one after another, each feature's first state's index)."""
+    import numpy as np
+
+    dtype = np.uint32 if bits == 32 else np.uint64
+    total = sum(len(s) for s in splits.numerical)
+    span = max(MIN_SPAN, -(-total * trees * (bits // 8) // STATE_BYTES))
+    states: list[int] = []
+    offsets = [0]
+    for k in range(splits.num_features):
+        ordered = sorted(splits.numerical[k], key=lambda s: s[0])  # as _tables orders them
+        tree = np.array([t for _, t, _ in ordered], dtype=np.int64)
+        mask = np.array([m & ((1 << bits) - 1) for _, _, m in ordered], dtype=dtype)
+        state = np.full(trees, np.iinfo(dtype).max, dtype=dtype)
+        for start in range(0, len(ordered) - span + 1, span):
+            np.bitwise_and.at(state, tree[start:start + span], mask[start:start + span])
+            states.extend(int(v) for v in state)
+        offsets.append(len(states) // trees)
+    return span, states, offsets
 
 
 def _tree(tree: Any, index: int, splits: _Splits) -> list[float]:

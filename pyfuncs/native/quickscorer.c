@@ -3,8 +3,10 @@
  *
  * For each feature, the splits on it come sorted by threshold; a value goes right at every
  * split whose threshold is below it. A branch-free binary search counts those splits, and
- * the scorer ANDs their masks into their trees' bit vectors, reading masks and trees in
- * order, 6 bytes a split. A missing value (NaN) goes right at the splits whose default is
+ * the scorer ANDs their masks into their trees' bit vectors: for each whole span of
+ * BLINK_QS_SPAN splits, a precomputed state of every tree (the AND of the masks so far, in
+ * one vectorizable pass), then the masks of the splits after it, reading masks and trees in
+ * order, 6 bytes a split. AND is associative: the bits, and so the leaves, are the same. A missing value (NaN) goes right at the splits whose default is
  * right, listed apart; each categorical split is tested on its own. Each tree's exit leaf
  * is then the lowest bit left: the leftmost leaf no split made unreachable. A call that
  * finds the tables out of cache reads ~40% of the bytes a scan of thresholds, masks and
@@ -55,9 +57,16 @@ int blink_qs_predict(const double* x, double* out) {
             continue;
         }
         const int32_t begin = blink_qs_feature_off[k];
-        const int32_t end = begin + blink_qs_below(blink_qs_threshold + begin,
-                                                   blink_qs_feature_off[k + 1] - begin, value);
-        for (int32_t i = begin; i < end; ++i)
+        const int32_t below = blink_qs_below(blink_qs_threshold + begin,
+                                             blink_qs_feature_off[k + 1] - begin, value);
+        /* the whole spans below the value: one prefix state per tree, ANDed in one pass */
+        const int32_t spans = below / BLINK_QS_SPAN;
+        if (spans > 0) {
+            const blink_qs_mask* state =
+                blink_qs_state + ((size_t)blink_qs_state_off[k] + spans - 1) * BLINK_QS_TREES;
+            for (int32_t t = 0; t < BLINK_QS_TREES; ++t) reachable[t] &= state[t];
+        }
+        for (int32_t i = begin + spans * BLINK_QS_SPAN; i < begin + below; ++i)
             reachable[blink_qs_split_tree[i]] &= blink_qs_split_mask[i];
     }
     /* TL2cgen's categorical test: left when x is a number in [0, 2^24] whose integer part

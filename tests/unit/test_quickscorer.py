@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import treelite
 
+from pyfuncs import quickscorer
 from pyfuncs.predictor import CompiledPredictor
-from pyfuncs.quickscorer import HEADER, tables_source
+from pyfuncs.quickscorer import HEADER, MIN_SPAN, tables_source
 
 
 def entry_points(artifact) -> tuple:
@@ -84,6 +85,24 @@ def test_quickscorer_gives_tl2cgens_double_bit_for_bit(model_a, model_b):
         assert [scorer(r.astype(">f8").tobytes()) for r in matrix[:500]] == list(expected[:500])
     # The edge rows reach both sides of splits and the NaN defaults: not one leaf only.
     assert len(np.unique(expected)) > 1000
+
+
+def test_prefix_states_stay_within_their_budget(model_a, monkeypatch):
+    # A bigger model gets longer spans, not more memory: the states of every tree at every
+    # span's end take at most STATE_BYTES (the bit-for-bit tests above run both kinds).
+    model = treelite.frontend.from_lightgbm(model_a.booster)
+
+    def span_and_bytes(source: str) -> tuple[int, int]:
+        span = int(source.split("#define BLINK_QS_SPAN ")[1].split()[0])
+        states = source.split("blink_qs_state[] = {")[1].split("};")[0].count(",") + 1
+        mask_bytes = 4 if "typedef uint32_t blink_qs_mask;" in source else 8
+        return span, states * mask_bytes
+
+    span, size = span_and_bytes(tables_source(model)[HEADER])
+    assert span == MIN_SPAN and size > 0
+    monkeypatch.setattr(quickscorer, "STATE_BYTES", size // 4)
+    smaller_span, smaller_size = span_and_bytes(tables_source(model)[HEADER])
+    assert smaller_span > MIN_SPAN and smaller_size <= size // 4
 
 
 @pytest.mark.parametrize("fields, reason", [
