@@ -295,3 +295,18 @@ def test_the_per_call_and_batch_targets_use_the_raw_kernel():
     judged = [targets.judge({**results, "batch": b}) for b in (slow, fast)]
     assert judged[0][0]["value"] == pytest.approx(30 / (10 + 10))
     assert judged[1][0]["value"] == pytest.approx(30 / (10 + 5))
+
+
+def test_the_batch_and_one_client_targets_also_show_tl2cgens_kernel_beside_the_verdict():
+    # The verdict is against the faster kernel; TL2cgen's code alone is information only.
+    results = _results()
+    results["batch"]["kernel_tl2cgen_rows_per_s"] = results["batch"]["kernel_rows_per_s"] / 4
+    judged = {t["target"]: t for t in targets.judge(results)}
+    batch = judged["blink_score_batch rows/s / raw kernel rows/s"]
+    one = judged["(blink_score p50 - fetch p50) / kernel per row, 1 client"]
+    assert batch["measured_as"].endswith(
+        f"against TL2cgen's code alone {4 * batch['value']:.3g}x")
+    assert "against TL2cgen's code alone" in one["measured_as"]
+    del results["batch"]["kernel_tl2cgen_rows_per_s"]
+    judged = {t["target"]: t for t in targets.judge(results)}
+    assert "TL2cgen" not in judged["blink_score_batch rows/s / raw kernel rows/s"]["measured_as"]
