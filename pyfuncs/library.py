@@ -12,7 +12,7 @@ differs from what ``tl2cgen.export_lib`` would build:
   ``blink_model`` too (its one-row scorers, called without ctypes);
 * every row, one or a batch, is scored with QuickScorer over tables of the same model
   (``native/quickscorer.c`` and pyfuncs.quickscorer): the same double as TL2cgen's code, at
-  far less cost when a statement's one prediction finds it out of cache and ~1.4x as fast
+  far less cost when a statement's one prediction finds it out of cache and 3-5x as fast
   hot; ``blink_predict_rows_tl2cgen`` runs TL2cgen's code alone, the reference vetting
   holds QuickScorer to;
 * given LightGBM's dump of the model, ``native/treeshap.c`` and the model's tree tables

@@ -9,8 +9,10 @@ scorer finds by binary search how many thresholds lie below the value, ANDs the 
 those splits (the ones the value goes right at) into their trees' bit vectors, and each
 tree's exit leaf is the lowest bit left, the leftmost leaf still reachable. The masks and
 trees are read in order, which the CPU prefetches, so a cold call costs a fraction of what
-TL2cgen's code costs cold; hot, it runs ~1.4x as fast as TL2cgen's code, so batches run it
-too (docs/benchmarks.md, "QuickScorer for one row").
+TL2cgen's code costs cold; hot, it runs 3-5x as fast as TL2cgen's code, so batches run it
+too (docs/benchmarks.md, "QuickScorer for one row", "Session 15, later"). Past many splits
+of a feature, a precomputed state of every tree per span of splits stands for their masks
+(``_prefix_states``).
 
 The tables come from the same Treelite model TL2cgen compiles, read field by field, and
 each split decides as TL2cgen's code does (with pyfuncs.library's NaN tests): a numerical

@@ -35,8 +35,8 @@ static double load_be(const unsigned char* p) {
 /* quickscorer.c: 1 and the row's probability, or 0 when the model has no QuickScorer
  * tables. Every row is scored by QuickScorer when it can (pyfuncs/quickscorer.py): a
  * statement's one prediction finds its tables out of cache at far less cost than TL2cgen's
- * code, and hot it ran ~1.4x as fast as TL2cgen's code (docs/benchmarks.md, "QuickScorer
- * for one row"). Both give the same double: vetting checks it on every probe row. */
+ * code, and hot it runs 3-5x as fast as TL2cgen's code (docs/benchmarks.md, "Session 15,
+ * later"). Both give the same double: vetting checks it on every probe row. */
 int blink_qs_predict(const double* x, double* out);
 
 /* Probability of one row of native doubles (get_num_feature() of them). */
