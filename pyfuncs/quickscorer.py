@@ -91,19 +91,20 @@ def _tables(model: Any) -> str:
     # The splits as three arrays (thresholds, masks, trees), each feature's in one run: the
     # scorer searches the thresholds and then reads the masks and trees of the splits below
     # the value, 6 bytes each, in order.
+    # Ties keep the model's order; any order of equal thresholds gives the same masks.
+    ordered = [sorted(numerical, key=lambda s: s[0]) for numerical in splits.numerical]
     thresholds: list[str] = []
     masks: list[str] = []
     trees: list[str] = []
     offsets = [0]
-    for k in range(splits.num_features):
-        # Ties keep the model's order; any order of equal thresholds gives the same masks.
-        for value, tree_index, mask in sorted(splits.numerical[k], key=lambda s: s[0]):
+    for feature_splits in ordered:
+        for value, tree_index, mask in feature_splits:
             # +inf: every value but NaN goes left, as TL2cgen's "&& (1)" says.
             thresholds.append("INFINITY" if value == math.inf else repr(value))
             masks.append(mask_literal(mask))
             trees.append(str(tree_index))
         offsets.append(len(thresholds))
-    span, states, state_offsets = _prefix_states(splits, len(leaves), bits)
+    span, states, state_offsets = _prefix_states(ordered, len(leaves), bits)
     nan_trees: list[str] = []
     nan_masks: list[str] = []
     nan_offsets = [0]
@@ -156,26 +157,27 @@ def _tables(model: Any) -> str:
     ])
 
 
-def _prefix_states(splits: _Splits, trees: int, bits: int) -> tuple[int, list[int], list[int]]:
-    """Every tree's mask after the first c * span splits of each feature (in threshold
-    order), for c = 1, 2, ...: a value past many splits ANDs one state per tree instead of
-    each split's mask, then the few splits after the last whole span. The span is the
-    smallest of MIN_SPAN splits or more that keeps the states within STATE_BYTES.
+def _prefix_states(ordered: list[list[tuple[float, int, int]]], trees: int,
+                   bits: int) -> tuple[int, list[int], list[int]]:
+    """Every tree's mask after the first c * span splits of each feature, for c = 1, 2, ...
+    (``ordered``: each feature's (threshold, tree, mask) in the tables' threshold order). A
+    value past many splits ANDs one state per tree instead of each split's mask, then the
+    few splits after the last whole span. The span is the smallest of MIN_SPAN splits or
+    more that keeps the states within STATE_BYTES.
 
     Returns (span, the states one after another, each feature's first state's index)."""
     import numpy as np
 
     dtype = np.uint32 if bits == 32 else np.uint64
-    total = sum(len(s) for s in splits.numerical)
+    total = sum(len(feature_splits) for feature_splits in ordered)
     span = max(MIN_SPAN, -(-total * trees * (bits // 8) // STATE_BYTES))
     states: list[int] = []
     offsets = [0]
-    for k in range(splits.num_features):
-        ordered = sorted(splits.numerical[k], key=lambda s: s[0])  # as _tables orders them
-        tree = np.array([t for _, t, _ in ordered], dtype=np.int64)
-        mask = np.array([m & ((1 << bits) - 1) for _, _, m in ordered], dtype=dtype)
+    for feature_splits in ordered:
+        tree = np.array([t for _, t, _ in feature_splits], dtype=np.int64)
+        mask = np.array([m & ((1 << bits) - 1) for _, _, m in feature_splits], dtype=dtype)
         state = np.full(trees, np.iinfo(dtype).max, dtype=dtype)
-        for start in range(0, len(ordered) - span + 1, span):
+        for start in range(0, len(feature_splits) - span + 1, span):
             np.bitwise_and.at(state, tree[start:start + span], mask[start:start + span])
             states.extend(int(v) for v in state)
         offsets.append(len(states) // trees)

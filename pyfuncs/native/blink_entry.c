@@ -39,15 +39,20 @@ static double load_be(const unsigned char* p) {
  * later"). Both give the same double: vetting checks it on every probe row. */
 int blink_qs_predict(const double* x, double* out);
 
-/* Probability of one row of native doubles (get_num_feature() of them). */
-static double predict_one(const double* x) {
+/* Probability of one row of native doubles (get_num_feature() of them), TL2cgen's code. */
+static double tree_code_one(const double* x) {
   const int32_t n = get_num_feature();
   union Entry data[n];
   double out = 0.0;  /* predict() adds into its output */
-  if (blink_qs_predict(x, &out)) return out;
   for (int32_t j = 0; j < n; ++j) data[j].fvalue = x[j];
   predict(data, 0, &out);
   return out;
+}
+
+/* Probability of one row of native doubles: QuickScorer when the model has its tables. */
+static double predict_one(const double* x) {
+  double out;
+  return blink_qs_predict(x, &out) ? out : tree_code_one(x);
 }
 
 /* Probability of one row of big-endian doubles (get_num_feature() of them). */
@@ -69,12 +74,7 @@ void blink_predict_rows(const double* x, int64_t rows, double* out) {
  * QuickScorer is held to, bit for bit (vetting, tests), and the bench's TL2cgen figure. */
 void blink_predict_rows_tl2cgen(const double* x, int64_t rows, double* out) {
   const int32_t n = get_num_feature();
-  union Entry data[n];
-  for (int64_t i = 0; i < rows; ++i) {
-    memcpy(data, x + i * n, sizeof(double) * (size_t)n);
-    out[i] = 0.0;
-    predict(data, 0, out + i);
-  }
+  for (int64_t i = 0; i < rows; ++i) out[i] = tree_code_one(x + i * n);
 }
 
 /* --- the "blink_model" Python module ------------------------------------------------- */

@@ -6,12 +6,11 @@
  * the scorer ANDs their masks into their trees' bit vectors: for each whole span of
  * BLINK_QS_SPAN splits, a precomputed state of every tree (the AND of the masks so far, in
  * one vectorizable pass), then the masks of the splits after it, reading masks and trees in
- * order, 6 bytes a split. AND is associative: the bits, and so the leaves, are the same. A missing value (NaN) goes right at the splits whose default is
- * right, listed apart; each categorical split is tested on its own. Each tree's exit leaf
- * is then the lowest bit left: the leftmost leaf no split made unreachable. A call that
- * finds the tables out of cache reads ~40% of the bytes a scan of thresholds, masks and
- * trees side by side read, and the search has no exit branch to mispredict
- * (docs/benchmarks.md, "QuickScorer for one row").
+ * order, 6 bytes a split. AND is associative: the bits, and so the leaves, are the same. A
+ * missing value (NaN) goes right at the splits whose default is right, listed apart; each
+ * categorical split is tested on its own. Each tree's exit leaf is then the lowest bit
+ * left: the leftmost leaf no split made unreachable (docs/benchmarks.md, "QuickScorer for
+ * one row", "Session 15, later").
  *
  * The leaves are summed in tree order, then the base score and the sigmoid, as TL2cgen's
  * predict() does: the same double (vetting checks it on every probe row). */
