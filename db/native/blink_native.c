@@ -126,18 +126,23 @@ forget_champion(Datum arg, int cacheid, uint32 hashvalue)
 /* The table and index snapshots_open found and checked, kept until a relcache invalidation
  * of either (ALTER, DROP, REINDEX, RENAME, a new or dropped index): finding them by name and
  * checking their shape again cost ~1 µs of every call (docs/benchmarks.md). */
+typedef struct SnapshotsShape
+{
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	id_at;
+	AttrNumber	snapshot_at_at;
+	AttrNumber	layout_at;
+	AttrNumber	vector_at;
+} SnapshotsShape;
+
 static bool shape_known;
-static Oid	shape_relid;
-static Oid	shape_indexid;
-static AttrNumber shape_id_at;
-static AttrNumber shape_snapshot_at_at;
-static AttrNumber shape_layout_at;
-static AttrNumber shape_vector_at;
+static SnapshotsShape known_shape;
 
 static void
 forget_shape(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == shape_relid || relid == shape_indexid)
+	if (relid == InvalidOid || relid == known_shape.relid || relid == known_shape.indexid)
 		shape_known = false;
 }
 
@@ -366,10 +371,7 @@ typedef struct Snapshots
 {
 	Relation	heap;
 	Relation	index;
-	AttrNumber	id_at;
-	AttrNumber	snapshot_at_at;
-	AttrNumber	layout_at;
-	AttrNumber	vector_at;
+	SnapshotsShape shape;		/* their OIDs and the columns read */
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 } Snapshots;
@@ -388,19 +390,16 @@ snapshots_begin(Snapshots *s)
 static bool
 snapshots_reopen(Snapshots *s)
 {
-	s->heap = try_table_open(shape_relid, AccessShareLock);
+	s->heap = try_table_open(known_shape.relid, AccessShareLock);
 	if (s->heap == NULL)
 		return false;
 	if (shape_known)
 	{
 		/* Dropping or changing the index invalidates the table's entry too */
-		s->index = index_open(shape_indexid, AccessShareLock);
+		s->index = index_open(known_shape.indexid, AccessShareLock);
 		if (shape_known)
 		{
-			s->id_at = shape_id_at;
-			s->snapshot_at_at = shape_snapshot_at_at;
-			s->layout_at = shape_layout_at;
-			s->vector_at = shape_vector_at;
+			s->shape = known_shape;
 			return snapshots_begin(s);
 		}
 		index_close(s->index, NoLock);
@@ -430,25 +429,23 @@ snapshots_open(Snapshots *s)
 	s->heap = table_open(relid, AccessShareLock);
 	s->index = index_open(indexid, AccessShareLock);
 	desc = RelationGetDescr(s->heap);
-	s->id_at = attribute(desc, "id");
-	s->snapshot_at_at = attribute(desc, "snapshot_at");
-	s->layout_at = attribute(desc, "feature_layout");
-	s->vector_at = attribute(desc, "feature_vector");
+	s->shape.id_at = attribute(desc, "id");
+	s->shape.snapshot_at_at = attribute(desc, "snapshot_at");
+	s->shape.layout_at = attribute(desc, "feature_layout");
+	s->shape.vector_at = attribute(desc, "feature_vector");
 	if (s->heap->rd_rel->relkind == RELKIND_RELATION && s->index->rd_index->indrelid == relid
-		&& s->id_at != InvalidAttrNumber && s->snapshot_at_at != InvalidAttrNumber
-		&& s->layout_at != InvalidAttrNumber && s->vector_at != InvalidAttrNumber
-		&& is_latest_index(s->index, attribute(desc, "user_id"), s->snapshot_at_at, s->id_at)
-		&& TupleDescAttr(desc, s->id_at - 1)->atttypid == INT8OID
-		&& TupleDescAttr(desc, s->snapshot_at_at - 1)->atttypid == TIMESTAMPTZOID
-		&& TupleDescAttr(desc, s->layout_at - 1)->atttypid == UUIDOID
-		&& TupleDescAttr(desc, s->vector_at - 1)->atttypid == BYTEAOID)
+		&& s->shape.id_at != InvalidAttrNumber && s->shape.snapshot_at_at != InvalidAttrNumber
+		&& s->shape.layout_at != InvalidAttrNumber && s->shape.vector_at != InvalidAttrNumber
+		&& is_latest_index(s->index, attribute(desc, "user_id"), s->shape.snapshot_at_at,
+						   s->shape.id_at)
+		&& TupleDescAttr(desc, s->shape.id_at - 1)->atttypid == INT8OID
+		&& TupleDescAttr(desc, s->shape.snapshot_at_at - 1)->atttypid == TIMESTAMPTZOID
+		&& TupleDescAttr(desc, s->shape.layout_at - 1)->atttypid == UUIDOID
+		&& TupleDescAttr(desc, s->shape.vector_at - 1)->atttypid == BYTEAOID)
 	{
-		shape_relid = relid;
-		shape_indexid = indexid;
-		shape_id_at = s->id_at;
-		shape_snapshot_at_at = s->snapshot_at_at;
-		shape_layout_at = s->layout_at;
-		shape_vector_at = s->vector_at;
+		s->shape.relid = relid;
+		s->shape.indexid = indexid;
+		known_shape = s->shape;
 		shape_known = true;
 		return snapshots_begin(s);
 	}
@@ -485,8 +482,8 @@ champion_vector(Snapshots *s)
 {
 	bool		layout_null,
 				vector_null;
-	Datum		layout = slot_getattr(s->slot, s->layout_at, &layout_null);
-	Datum		vector = slot_getattr(s->slot, s->vector_at, &vector_null);
+	Datum		layout = slot_getattr(s->slot, s->shape.layout_at, &layout_null);
+	Datum		vector = slot_getattr(s->slot, s->shape.vector_at, &vector_null);
 	bytea	   *bytes;
 
 	if (layout_null || vector_null
@@ -907,8 +904,8 @@ score_in_c(Batch *b, int *left)
 				 : snapshots_latest(&s, b->users[i])))
 			continue;
 		b->found[i] = true;
-		b->snapshot_ids[i] = slot_getattr(s.slot, s.id_at, &isnull);
-		b->snapshot_ats[i] = slot_getattr(s.slot, s.snapshot_at_at, &isnull);
+		b->snapshot_ids[i] = slot_getattr(s.slot, s.shape.id_at, &isnull);
+		b->snapshot_ats[i] = slot_getattr(s.slot, s.shape.snapshot_at_at, &isnull);
 		pending_add_slot(&q, &s, i, left, &nleft, row);
 		if (q.rows == q.capacity)
 			pending_score(&q, b, band_texts, approved, declined);
