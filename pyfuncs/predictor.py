@@ -212,10 +212,8 @@ class CompiledPredictor:
 
         lib = self._ctypes_library()
         if self._matrix_rows is not None:
-            data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
-            out = np.empty(len(data))
-            self._matrix_rows(data.ctypes.data, len(data), out.ctypes.data)
-            return out, np.zeros(len(data), dtype=bool)
+            out = self._rows(self._matrix_rows, matrix)
+            return out, np.zeros(len(out), dtype=bool)
         data = np.array(matrix, dtype=np.float64, order="C", copy=True)
         bits = data.view(np.int64)
         nan = np.isnan(data)
@@ -232,14 +230,16 @@ class CompiledPredictor:
     def predict_matrix_tl2cgen(self, matrix: Any) -> Any:
         """Probabilities from TL2cgen's code alone, the reference blink's QuickScorer is held
         to bit for bit; None for a library without that entry point (built before it)."""
+        self._ctypes_library()
+        return None if self._tree_code_rows is None else self._rows(self._tree_code_rows, matrix)
+
+    def _rows(self, entry: Any, matrix: Any) -> Any:
+        """``entry`` (a blink_predict_rows* entry point) over the rows of ``matrix``."""
         import numpy as np
 
-        self._ctypes_library()
-        if self._tree_code_rows is None:
-            return None
         data = np.ascontiguousarray(matrix, dtype=np.float64).reshape(-1, self.num_features)
         out = np.empty(len(data))
-        self._tree_code_rows(data.ctypes.data, len(data), out.ctypes.data)
+        entry(data.ctypes.data, len(data), out.ctypes.data)
         return out
 
     def predict_batch(self, matrix: Any) -> tuple[Any, Any]:
