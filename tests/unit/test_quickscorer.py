@@ -4,8 +4,6 @@ TL2cgen's code."""
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 import treelite
@@ -19,20 +17,7 @@ def entry_points(artifact) -> tuple:
     """TL2cgen's code alone and the library's rows (QuickScorer when it has its tables)."""
     compiled = CompiledPredictor(artifact.compiled_lib, artifact.compiled_lib_sha256,
                                  len(artifact.feature_names))
-    lib = ctypes.CDLL(compiled.library_path)
-    calls = []
-    for name in ("blink_predict_rows_tl2cgen", "blink_predict_rows"):
-        fn = getattr(lib, name)
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
-        fn.restype = None
-
-        def run(matrix, fn=fn):
-            rows = np.ascontiguousarray(matrix, dtype=np.float64)
-            out = np.empty(len(rows))
-            fn(rows.ctypes.data, len(rows), out.ctypes.data)
-            return out
-        calls.append(run)
-    return tuple(calls)
+    return compiled.predict_matrix_tl2cgen, lambda matrix: compiled.predict_matrix(matrix)[0]
 
 
 def edge_rows(booster, n_features: int, rows: int, seed: int) -> np.ndarray:
