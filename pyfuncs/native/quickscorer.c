@@ -2,7 +2,8 @@
  * (pyfuncs/quickscorer.py).
  *
  * For each feature, the splits on it come sorted by threshold; a value goes right at every
- * split whose threshold is below it. A branch-free binary search counts those splits, and
+ * split whose threshold is below it. A static search tree of the feature's distinct
+ * thresholds, one cache line a level, counts those splits (blink_qs_below), and
  * the scorer ANDs their masks into their trees' bit vectors: for each whole span of
  * BLINK_QS_SPAN splits, a precomputed state of every tree (the AND of the masks so far, in
  * one vectorizable pass), then the masks of the splits after it, reading masks and trees in
@@ -10,7 +11,7 @@
  * missing value (NaN) goes right at the splits whose default is right, listed apart; each
  * categorical split is tested on its own. Each tree's exit leaf is then the lowest bit
  * left: the leftmost leaf no split made unreachable (docs/benchmarks.md, "QuickScorer for
- * one row", "Session 15, later").
+ * one row", "Session 15, later", "Session 16").
  *
  * The leaves are summed in tree order, then the base score and the sigmoid, as TL2cgen's
  * predict() does: the same double (vetting checks it on every probe row). */
@@ -31,18 +32,22 @@
 BLINK_QS_HIDDEN int blink_qs_predict(const double* x, double* out);
 
 #if BLINK_QS_AVAILABLE
-/* How many of the n sorted thresholds t[] lie below value (not NaN): the length of the run
- * of splits it goes right at. Exactly the splits a scan stopping at the first threshold
- * not below the value (!(value <= t)) passes: +inf thresholds are never below. */
-static inline int32_t blink_qs_below(const double* t, int32_t n, double value) {
-    const double* base = t;
-    if (n == 0) return 0;
-    while (n > 1) {
-        const int32_t half = n / 2;
-        base = base[half - 1] < value ? base + half : base;
-        n -= half;
+/* How many of feature k's splits have a threshold below value (not NaN): the length of the
+ * run of splits it goes right at. The search tree (pyfuncs/quickscorer.py) is descended
+ * from its top node: the keys of a node below the value say which node of the next level
+ * to read, one cache line per level, and at the bottom how many distinct thresholds lie
+ * below, which blink_qs_count turns into splits. +inf keys are never below. */
+static inline int32_t blink_qs_below(int k, double value) {
+    const int32_t* level = blink_qs_level + blink_qs_level_off[k];
+    const int32_t depth = blink_qs_level_off[k + 1] - blink_qs_level_off[k];
+    int32_t below = 0;
+    for (int32_t l = 0; l < depth; ++l) {
+        const double* node = blink_qs_key + level[l] + BLINK_QS_FANOUT * below;
+        int32_t n = 0;
+        for (int32_t j = 0; j < BLINK_QS_FANOUT; ++j) n += node[j] < value;
+        below = BLINK_QS_FANOUT * below + n;
     }
-    return (int32_t)(base - t) + (*base < value);
+    return blink_qs_count[blink_qs_count_off[k] + below];
 }
 
 int blink_qs_predict(const double* x, double* out) {
@@ -56,8 +61,7 @@ int blink_qs_predict(const double* x, double* out) {
             continue;
         }
         const int32_t begin = blink_qs_feature_off[k];
-        const int32_t below = blink_qs_below(blink_qs_threshold + begin,
-                                             blink_qs_feature_off[k + 1] - begin, value);
+        const int32_t below = blink_qs_below(k, value);
         /* the whole spans below the value: one prefix state per tree, ANDed in one pass */
         const int32_t spans = below / BLINK_QS_SPAN;
         if (spans > 0) {

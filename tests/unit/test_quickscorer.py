@@ -72,6 +72,42 @@ def test_quickscorer_gives_tl2cgens_double_bit_for_bit(model_a, model_b):
     assert len(np.unique(expected)) > 1000
 
 
+def below_by_descent(tables: tuple, k: int, value: float) -> int:
+    """The splits of feature k below value, read from the search tree as quickscorer.c's
+    blink_qs_below reads it."""
+    keys, levels, level_offsets, counts, count_offsets = tables
+    below = 0
+    for start in levels[level_offsets[k]:level_offsets[k + 1]]:
+        node = keys[start + quickscorer.FANOUT * below:][:quickscorer.FANOUT]
+        below = quickscorer.FANOUT * below + sum(key < value for key in node)
+    return counts[count_offsets[k] + below]
+
+
+@pytest.mark.parametrize("distinct", [0, 1, 7, 8, 9, 63, 64, 65, 511, 512, 513, 1200])
+def test_the_search_tree_counts_the_splits_below_any_value(distinct):
+    # Features of every size around the node and level boundaries (one level up to 7
+    # distinct thresholds, four past 511), thresholds repeating as LightGBM's bins make
+    # them, both zeros and +inf among them: the count is the sorted scan's at every
+    # threshold, on either side of it and beyond both ends.
+    rng = np.random.default_rng(distinct)
+    values = sorted(set(np.round(rng.normal(size=distinct) * 100, 3))) if distinct else []
+    if distinct > 2:
+        values[1], values[-1] = -0.0, np.inf
+    values = sorted(values[:distinct])
+    repeats = rng.integers(1, 4, size=len(values))
+    ordered = [[(v, 0, 0) for v, r in zip(values, repeats, strict=True)
+                for _ in range(r)], [(0.0, 0, 0)]]
+    tables = quickscorer._search_trees(ordered)
+    thresholds = [v for v, _, _ in ordered[0]]
+    depth = tables[2][1] - tables[2][0]
+    assert depth == next(d for d in range(1, 9) if 8 ** d >= len(values) + 1)  # + the sentinel
+    probes = [-np.inf, np.inf, 0.0, -0.0, 5e-324] + [
+        p for v in values for p in (v, np.nextafter(v, np.inf), np.nextafter(v, -np.inf))]
+    for value in probes:
+        assert below_by_descent(tables, 0, value) == sum(t < value for t in thresholds)
+    assert [below_by_descent(tables, 1, v) for v in (-1.0, 0.0, 1.0)] == [0, 0, 1]
+
+
 def test_prefix_states_stay_within_their_budget(model_a, monkeypatch):
     # A bigger model gets longer spans, not more memory: the states of every tree at every
     # span's end take at most STATE_BYTES (the bit-for-bit tests above run both kinds).
