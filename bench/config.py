@@ -25,6 +25,9 @@ class BenchConfig:
     latency_rounds: int = 5  # each point runs in this many rounds, targets interleaved
     latency_max_requests: int = 200_000  # per round, across clients (Python clients' bound)
     warmup_requests: int = 3  # per client connection, discarded (first call loads the model)
+    # each round's one-client pair (bench.latency.one_client_pair): about 3 µs of sampling
+    # error on the added latency in 2 s, ~1.5 µs in 6 s (docs/benchmarks.md, "Session 16")
+    pair_round_seconds: int = 6
     batch_users: int = 100_000  # users rescored in one statement
     explain_users: int = 2_000
     rescore_users: int = 100_000  # blink_rescore_pending(max_users => ...) in one run
@@ -39,6 +42,8 @@ class BenchConfig:
         if self.latency_rounds < 1 or per_round < 1 or per_round != int(per_round):
             raise ValueError("latency_seconds / latency_rounds must be a whole number of "
                              "seconds, at least 1 (pgbench's --time)")
+        if self.pair_round_seconds < 1:
+            raise ValueError("pair_round_seconds must be at least 1 (pgbench's --time)")
 
     @property
     def latency_round_seconds(self) -> int:
@@ -70,6 +75,7 @@ def quick() -> BenchConfig:
         latency_rounds=2,
         latency_max_requests=30_000,  # above a one-second round's requests: time bounds it
         warmup_requests=1,
+        pair_round_seconds=1,
         batch_users=2_000,
         explain_users=100,
         rescore_users=2_000,

@@ -122,43 +122,99 @@ def one_client_pair(env: Environment, config: BenchConfig, kernel: Kernel,
     """The latency ``blink_score`` adds to the floor at one client, in one pgbench run.
 
     One connection (as a role allowed both) runs the floor and ``blink_score`` in turns of
-    PAIR_BLOCK transactions, so the two p50s come from the same seconds: where the scheduler
-    puts pgbench and the backend (docs/benchmarks.md, method notes) changes both alike,
-    which two runs back to back do not guarantee. Each turn is long enough to find the
-    caches holding its own work. The raw kernel over the batch's matrix is timed just
+    PAIR_BLOCK transactions, so the two sides come from the same seconds: where the
+    scheduler puts pgbench and the backend (docs/benchmarks.md, method notes) changes both
+    alike, which two runs back to back do not guarantee. Each turn is long enough to find
+    the caches holding its own work. The raw kernel over the batch's matrix is timed just
     before and just after the run, and the faster pass is the reference: a stall of the
     machine during one pass would otherwise make the kernel look slow and blink look good.
     """
     before = kernel.us_per_row()
     floor, score = pgbench.run_alternating(
         "floor", "blink_score", block=PAIR_BLOCK, host=env.host, port=env.port,
-        database=DATABASE, user=PAIR_ROLE, clients=1, seconds=config.latency_round_seconds,
+        database=DATABASE, user=PAIR_ROLE, clients=1, seconds=config.pair_round_seconds,
         n_users=env.n_users, prefix=USER_PREFIX, warmup=config.warmup_requests,
         timeout=config.timeout_seconds)
-    return summarize_pair(index, floor.latencies_ms, score.latencies_ms,
-                          [before, kernel.us_per_row()])
+    return summarize_pair(index, floor, score, [before, kernel.us_per_row()])
 
 
-def summarize_pair(index: int, floor_ms: Sequence[float], score_ms: Sequence[float],
+# Resamples of the bootstrap that gives each pair's added latency its 95% interval.
+PAIR_BOOTSTRAP = 400
+
+
+def added_latency_us(floor: Samples, score: Samples) -> float | None:
+    """blink_score's p50 minus the floor's, turn by turn (µs); None without both sides.
+
+    Each floor turn and the blink_score turn after it ran within milliseconds of each other,
+    so they share the vCPU mode, which can change within a round and move both p50s by
+    ~100 µs (docs/benchmarks.md, method notes): pooled over a round that changed mode, the
+    two p50s would compare different mixes of the modes. Each request is taken relative to
+    the floor's median in its own pair of turns, then the p50 difference is that of the
+    pooled relative latencies. In a round that stays in one mode it is the plain p50
+    difference, up to the turns' own spread.
+    """
+    pairs = _turn_pairs(floor, score)
+    return None if not pairs else _centred_difference(pairs) * 1000.0
+
+
+def _turn_pairs(floor: Samples, score: Samples) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(floor latencies, blink_score latencies) of each pair of adjacent turns that both
+    completed requests: floor's turn 2i with blink_score's turn 2i + 1. Samples without
+    turns are one pair."""
+    f, s = np.asarray(floor.latencies_ms), np.asarray(score.latencies_ms)
+    if floor.turns is None or score.turns is None:
+        return [(f, s)] if f.size and s.size else []
+    ft, st = np.asarray(floor.turns) // 2, np.asarray(score.turns) // 2
+    return [(f[ft == p], s[st == p]) for p in np.intersect1d(ft, st)]
+
+
+def _centred_difference(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    centres = [float(np.median(f)) for f, _ in pairs]
+    floor = np.concatenate([f - c for (f, _), c in zip(pairs, centres, strict=True)])
+    score = np.concatenate([s - c for (_, s), c in zip(pairs, centres, strict=True)])
+    return float(np.median(score) - np.median(floor))
+
+
+def added_interval_us(floor: Samples, score: Samples,
+                      seed: int) -> tuple[float, float] | None:
+    """The 95% interval of ``added_latency_us`` (µs): a bootstrap that resamples whole pairs
+    of turns, because requests in one turn share its moment of the machine and are not
+    independent. None with fewer than 10 pairs (too few to resample)."""
+    pairs = _turn_pairs(floor, score)
+    if len(pairs) < 10:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = [_centred_difference([pairs[i] for i in rng.integers(0, len(pairs), len(pairs))])
+             for _ in range(PAIR_BOOTSTRAP)]
+    low, high = np.percentile(draws, [2.5, 97.5]) * 1000.0
+    return float(low), float(high)
+
+
+def summarize_pair(index: int, floor: Samples, score: Samples,
                    kernel_passes_us: Sequence[float]) -> dict[str, Any]:
-    """One round's pair: both p50s, the added latency in µs and in kernel rows (the faster
-    of the kernel passes timed beside the run).
+    """One round's pair: both p50s, the added latency in µs (``added_latency_us``, with its
+    95% interval) and in kernel rows (the faster of the kernel passes timed beside the run).
 
     A round where either side completed no request (a stalled machine) is kept with None
     figures, and bench.targets names it instead of judging it.
     """
     kernel_us = min(kernel_passes_us)
     pair: dict[str, Any] = {"round": index + 1,
-                            "requests": {"floor": len(floor_ms), "blink_score": len(score_ms)},
+                            "requests": {"floor": len(floor.latencies_ms),
+                                         "blink_score": len(score.latencies_ms)},
                             "kernel_us_per_row_passes": [round(k, 3) for k in kernel_passes_us],
                             "kernel_us_per_row": round(kernel_us, 3), "floor_p50_ms": None,
-                            "blink_score_p50_ms": None, "added_us": None,
-                            "added_over_kernel": None}
-    if len(floor_ms) and len(score_ms):
-        floor_p50, score_p50 = float(np.median(floor_ms)), float(np.median(score_ms))
-        added_us = (score_p50 - floor_p50) * 1000.0
+                            "blink_score_p50_ms": None, "p50_difference_us": None,
+                            "added_us": None, "added_us_95": None, "added_over_kernel": None}
+    added_us = added_latency_us(floor, score)
+    if added_us is not None:
+        floor_p50 = float(np.median(floor.latencies_ms))
+        score_p50 = float(np.median(score.latencies_ms))
+        interval = added_interval_us(floor, score, seed=index)
         pair.update(floor_p50_ms=round(floor_p50, 4), blink_score_p50_ms=round(score_p50, 4),
+                    p50_difference_us=round((score_p50 - floor_p50) * 1000.0, 2),
                     added_us=round(added_us, 2),
+                    added_us_95=None if interval is None else [round(v, 2) for v in interval],
                     added_over_kernel=round(added_us / kernel_us, 4))
     return pair
 

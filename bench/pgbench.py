@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ def parse_logs(directory: Path) -> list[LogRow]:
 
 
 def warm_samples(rows: list[LogRow], warmup: int,
-                 keep: Callable[[int], bool] | None = None) -> Samples:
+                 keep: Callable[[int], bool] | None = None,
+                 turn_of: Callable[[int], int] | None = None) -> Samples:
     """Latencies (ms) of ``rows``, counted once every client is warm.
 
     Each client's first ``warmup`` transactions are left out, and so is every transaction
@@ -59,21 +61,30 @@ def warm_samples(rows: list[LogRow], warmup: int,
     ``blink_score`` loads the model, and while one backend does that the others' calls wait
     for the CPU. The timed window runs from that moment to the last transaction's end (the
     Python client does the same with a barrier). ``keep`` (of the transaction number) picks
-    one side of an alternating run; the window is the whole run's either way.
+    one side of an alternating run; the window is the whole run's either way, and
+    ``turn_of`` (of the transaction number) records the turn each kept transaction ran in.
     """
     if not rows:
         return Samples([], 0.0)
     warm_ends = [end for _, tx, _, end in rows if tx == warmup - 1]
     since = max(warm_ends) if warmup > 0 and warm_ends else min(row[2] for row in rows)
-    latencies = [(end - start) / 1000.0 for _, tx, start, end in rows
-                 if tx >= warmup and start >= since and (keep is None or keep(tx))]
-    return Samples(latencies, (max(row[3] for row in rows) - since) / 1e6)
+    kept = [(tx, start, end) for _, tx, start, end in rows
+            if tx >= warmup and start >= since and (keep is None or keep(tx))]
+    return Samples([(end - start) / 1000.0 for _, start, end in kept],
+                   (max(row[3] for row in rows) - since) / 1e6,
+                   None if turn_of is None else [turn_of(tx) for tx, _, _ in kept])
+
+
+def turn_of(transaction: int, block: int) -> int:
+    """Which turn of ``block`` transactions of an alternating run (``alternating_script``)
+    ran a transaction, from 0: even turns run the first side, odd ones the second
+    (pgbench numbers each client's transactions from 0; the script's counter from 1)."""
+    return (transaction + 1) // block
 
 
 def block_of(transaction: int, block: int) -> int:
-    """0 or 1: which side of an alternating run (``alternating_script``) ran a transaction
-    (pgbench numbers each client's transactions from 0; the script's counter from 1)."""
-    return ((transaction + 1) // block) % 2
+    """0 or 1: which side of an alternating run ran a transaction."""
+    return turn_of(transaction, block) % 2
 
 
 def alternating_script(first: str, second: str, block: int, prefix: str) -> str:
@@ -95,7 +106,7 @@ def run(kind: str, *, prefix: str, warmup: int, **options: Any) -> Samples:
 def run_alternating(first: str, second: str, *, block: int, prefix: str, warmup: int,
                     **options: Any) -> tuple[Samples, Samples]:
     """Run pgbench once over ``first`` and ``second`` in turns of ``block`` transactions
-    and return each side's warm latencies; ``options`` are ``_run``'s.
+    and return each side's warm latencies with their turns; ``options`` are ``_run``'s.
 
     Both sides come from the same seconds of the same run, so a change of the machine (where
     the scheduler puts client and backend, a noisy neighbour) reaches both alike. A turn is
@@ -104,8 +115,9 @@ def run_alternating(first: str, second: str, *, block: int, prefix: str, warmup:
     """
     rows = _run(f"{first} and {second}", alternating_script(first, second, block, prefix),
                 define=["n=0"], **options)
-    return (warm_samples(rows, warmup, lambda tx: block_of(tx, block) == 0),
-            warm_samples(rows, warmup, lambda tx: block_of(tx, block) == 1))
+    turns = partial(turn_of, block=block)
+    return (warm_samples(rows, warmup, lambda tx: block_of(tx, block) == 0, turns),
+            warm_samples(rows, warmup, lambda tx: block_of(tx, block) == 1, turns))
 
 
 def _run(name: str, script_text: str, *, host: str, port: int, database: str, user: str,

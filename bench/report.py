@@ -84,9 +84,10 @@ def table(results: dict[str, Any]) -> str:
     pairs = latency.get("one_client_pairs") or []
     if pairs:
         lines.append("  one client, floor and blink_score in turns in one pgbench run, per round: "
-                     "added µs (kernel µs per row)")
+                     "added µs [95% interval] (kernel µs per row)")
         lines.append("    " + ", ".join(
-            f"{_fmt(p['added_us'], 1)} ({_fmt(p['kernel_us_per_row'], 1)})" for p in pairs))
+            f"{_fmt(p['added_us'], 1)} {_interval(p.get('added_us_95'))}"
+            f"({_fmt(p['kernel_us_per_row'], 1)})" for p in pairs))
     lines.append("")
     b = results["batch"]
     lines.append(f"Batch: {b['rows']:,} users, rows/s; ratio to the raw kernel (the faster of "
@@ -207,3 +208,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _interval(bounds: list[float] | None) -> str:
+    return "" if not bounds else f"[{_fmt(bounds[0], 1)} to {_fmt(bounds[1], 1)}] "

@@ -11,10 +11,12 @@ import numpy.typing as npt
 
 
 class Samples(NamedTuple):
-    """One timed run of a load driver: a latency per request (ms) and the timed seconds."""
+    """One timed run of a load driver: a latency per request (ms) and the timed seconds;
+    for one side of an alternating run, also the turn each request ran in (bench.pgbench)."""
 
     latencies_ms: list[float]
     seconds: float
+    turns: list[int] | None = None
 
 
 def summarize(latencies_ms: Sequence[float] | npt.NDArray[np.float64],
@@ -72,14 +74,14 @@ def pool_rounds(rounds: Sequence[Samples]) -> dict[str, Any]:
     """
     if not rounds:
         raise ValueError("no rounds: the point was never measured")
-    measured = [(latencies, seconds) for latencies, seconds in rounds if len(latencies)]
+    measured = [(r.latencies_ms, r.seconds) for r in rounds if len(r.latencies_ms)]
     if not measured:
         raise ValueError(f"no latency samples: none of the point's {len(rounds)} rounds "
                          "completed a request")
     # A round that completed no request (a stalled machine) is kept as such and left out
     # of the pooled figures and of its ratios, instead of discarding the whole run.
-    per_round = [summarize(latencies, seconds) if len(latencies) else dict(EMPTY_ROUND)
-                 for latencies, seconds in rounds]
+    per_round = [summarize(r.latencies_ms, r.seconds) if len(r.latencies_ms)
+                 else dict(EMPTY_ROUND) for r in rounds]
     pooled = summarize(np.concatenate([np.asarray(lat, dtype=np.float64)
                                        for lat, _ in measured]),
                        sum(seconds for _, seconds in measured))

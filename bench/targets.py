@@ -72,7 +72,8 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     added = [p["added_us"] for p in pairs if p.get("added_us") is not None]
     tl2cgen_us = _per_row_us(batch.get("kernel_tl2cgen_rows_per_s"))
     rows.append(("(blink_score p50 - fetch p50) / kernel per row, 1 client",
-                 "both in one pgbench run, kernel timed next to it; worst of "
+                 "both in one pgbench run in turns, p50s compared turn by turn, kernel "
+                 "timed next to it; worst of "
                  f"{len(extra)} rounds (every round must pass){unjudged}"
                  + _tl2cgen_note(ratio(max(added), tl2cgen_us) if added else None),
                  _spread(extra, pick="max"), "<=", 2.0))

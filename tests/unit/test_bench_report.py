@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from bench import clients, pgbench, targets
@@ -172,8 +173,11 @@ def _results(blink_us=30.0, fetch_us=10.0, kernel_us=10.0, batch_rows_per_s=80_0
         "config": {"trees": 1, "leaves": 2, "n_users": 3, "concurrency": [1, 4, 16]},
         "setup": {"features": 7},
         "latency": {"rounds": 2, "round_seconds": 1, "points": combine(samples),
-                    "one_client_pairs": [summarize_pair(0, [0.10] * 40, [0.115] * 30, [kernel_us]),
-                                         summarize_pair(1, [0.12] * 40, [0.14] * 30, [kernel_us])]},
+                    "one_client_pairs": [
+                        summarize_pair(0, Samples([0.10] * 40, 1.0), Samples([0.115] * 30, 1.0),
+                                       [kernel_us]),
+                        summarize_pair(1, Samples([0.12] * 40, 1.0), Samples([0.14] * 30, 1.0),
+                                       [kernel_us])]},
         "batch": {"rows": 10, "kernel_rows_per_s": rows_per_s(kernel_us),
                   "plain_fetch_per_row_rows_per_s": rows_per_s(fetch_us),
                   "blink_score_per_row_rows_per_s": rows_per_s(blink_us),
@@ -221,7 +225,8 @@ def test_every_target_is_judged_against_its_reference_in_the_same_run():
     results = _results()
     results["targets"] = verdicts
     assert table(results).count("PASS") == 10
-    assert "per round: added µs (kernel µs per row)\n    15.0 (10.0), 20.0 (10.0)" in table(results)
+    assert ("per round: added µs [95% interval] (kernel µs per row)\n    15.0 (10.0), 20.0 (10.0)"
+            in table(results))
 
 
 def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
@@ -241,7 +246,8 @@ def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
 
 def test_a_round_without_requests_is_named_and_not_judged():
     results = _results()
-    results["latency"]["one_client_pairs"].append(summarize_pair(2, [0.1] * 30, [], [10.0]))
+    results["latency"]["one_client_pairs"].append(summarize_pair(
+        2, Samples([0.1] * 30, 1.0), Samples([], 1.0), [10.0]))
     stalled = results["latency"]["one_client_pairs"][2]
     assert stalled["requests"] == {"floor": 30, "blink_score": 0}
     assert stalled["added_us"] is None and stalled["added_over_kernel"] is None
@@ -255,13 +261,40 @@ def test_a_round_without_requests_is_named_and_not_judged():
 
 def test_a_pair_is_judged_on_its_own_p50s_and_its_own_kernel():
     # The kernel's reference is its faster pass: a stalled pass (20 µs) does not flatter blink.
-    pair = summarize_pair(4, [0.050, 0.060, 0.070], [0.070, 0.075, 0.200], [20.0, 8.0])
+    pair = summarize_pair(4, Samples([0.050, 0.060, 0.070], 1.0),
+                          Samples([0.070, 0.075, 0.200], 1.0), [20.0, 8.0])
     assert pair["round"] == 5 and pair["requests"] == {"floor": 3, "blink_score": 3}
     assert pair["kernel_us_per_row"] == 8.0 and pair["kernel_us_per_row_passes"] == [20.0, 8.0]
     assert pair["floor_p50_ms"] == pytest.approx(0.060)
     assert pair["blink_score_p50_ms"] == pytest.approx(0.075)
     assert pair["added_us"] == pytest.approx(15.0)
     assert pair["added_over_kernel"] == pytest.approx(15.0 / 8.0)
+
+
+def test_a_pair_compares_each_turn_with_its_neighbour_when_the_vcpu_mode_changes():
+    # Half the turns in the slow mode (~130 µs), half in the fast one (~33 µs), blink_score
+    # 2 µs above the floor in every turn. One more fast turn of the floor puts its pooled
+    # p50 in the fast mode while blink_score's falls between the modes.
+    rng = np.random.default_rng(1)
+    floor_ms, score_ms, floor_turns, score_turns = [], [], [], []
+    for pair in range(40):
+        base = 130.0 if pair % 2 else 33.0
+        floor_ms += list((base + rng.integers(-5, 6, 100)) / 1000)
+        score_ms += list((base + 2 + rng.integers(-5, 6, 100)) / 1000)
+        floor_turns += [2 * pair] * 100
+        score_turns += [2 * pair + 1] * 100
+    floor_ms += [0.033] * 100  # a last floor turn, fast, with no blink_score turn after it
+    floor_turns += [80] * 100
+    floor = Samples(floor_ms, 1.0, floor_turns)
+    score = Samples(score_ms, 1.0, score_turns)
+    pair = summarize_pair(0, floor, score, [1.0])
+    assert pair["added_us"] == pytest.approx(2.0, abs=0.5)
+    low, high = pair["added_us_95"]
+    assert low <= pair["added_us"] <= high and high - low < 3
+    assert abs(pair["p50_difference_us"] - 2.0) > 10  # the pooled p50s mislead here
+    # Without turns (samples of one block), the pair is the plain p50 difference, no interval.
+    plain = summarize_pair(0, Samples(floor_ms, 1.0), Samples(score_ms, 1.0), [1.0])
+    assert plain["added_us"] == plain["p50_difference_us"] and plain["added_us_95"] is None
 
 
 def test_an_alternating_run_reads_each_side_from_the_same_window(tmp_path):
@@ -279,9 +312,12 @@ def test_an_alternating_run_reads_each_side_from_the_same_window(tmp_path):
         "0 4 50 0 11 5280\n"     # counter 5: floor
     )
     rows = pgbench.parse_logs(tmp_path)
-    floor = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 0)
-    score = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 1)
+    floor = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 0,
+                                 lambda tx: pgbench.turn_of(tx, 2))
+    score = pgbench.warm_samples(rows, 1, lambda tx: pgbench.block_of(tx, 2) == 1,
+                                 lambda tx: pgbench.turn_of(tx, 2))
     assert floor.latencies_ms == [0.04, 0.05] and score.latencies_ms == [0.09, 0.095]
+    assert floor.turns == [2, 2] and score.turns == [1, 1]
     assert floor.seconds == score.seconds == pytest.approx(1.00028)
 
 
