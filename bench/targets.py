@@ -91,7 +91,8 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                  f"{len(paired)} rounds, each against the faster of the kernel passes "
                  "before and after it" + _tl2cgen_note(ratio(
                      batch.get("blink_score_batch_rows_per_s"),
-                     batch.get("kernel_tl2cgen_rows_per_s"))),
+                     batch.get("kernel_tl2cgen_rows_per_s")))
+                 + _limit_note(_per_row_us(batch.get("blink_score_batch_rows_per_s")), limit),
                  _spread(paired) if paired else (
                      ratio(batch.get("blink_score_batch_rows_per_s"),
                            batch.get("kernel_rows_per_s")), None, None), ">=", 0.7))
@@ -140,6 +141,16 @@ def _tl2cgen_note(value: float | None) -> str:
     """The same figure against TL2cgen's code alone, the raw kernel the issue first measured:
     information beside the verdict, which stays against the faster kernel (bench.kernel)."""
     return "" if value is None else f"; against TL2cgen's code alone {value:.3g}x"
+
+
+def _limit_note(batch_us: float | None, limit_us: float | None) -> str:
+    """The batch's cost per row against the per-call target's limit (fetch + kernel per
+    row): information beside the verdict, which stays against the kernel alone
+    (docs/benchmarks.md, "Session 16")."""
+    if batch_us is None or limit_us is None:
+        return ""
+    return (f"; {batch_us:.2f} µs a row, {batch_us / limit_us:.2f}x (plain fetch + kernel) "
+            "per row")
 
 
 def _fmt_us(value: float | None) -> str:
