@@ -333,6 +333,17 @@ def test_the_per_call_and_batch_targets_use_the_raw_kernel():
     assert judged[1][0]["value"] == pytest.approx(30 / (10 + 5))
 
 
+def test_the_per_call_target_is_the_median_of_its_rounds_when_the_run_has_them():
+    # Each round has its own fetch, blink_score and kernel (bench.throughput); a run
+    # without rounds is judged on the three medians (30 / (10 + 10) in _results).
+    results = _results()
+    assert _verdicts(results)["blink_score per row"]["value"] == pytest.approx(1.5)
+    results["batch"]["blink_score_per_row_round_ratios_to_fetch_and_kernel"] = [1.2, 1.6, 1.4]
+    per_call = _verdicts(results)["blink_score per row"]
+    assert (per_call["value"], per_call["value_min"], per_call["value_max"]) == (1.4, 1.2, 1.6)
+    assert per_call["pass"] and "median of 3 rounds" in per_call["measured_as"]
+
+
 def test_the_batch_and_one_client_targets_also_show_tl2cgens_kernel_beside_the_verdict():
     # The verdict is against the faster kernel; TL2cgen's code alone is information only,
     # and so is the batch's cost against the per-call limit (fetch 10 + kernel 10 µs a row).
