@@ -23,7 +23,7 @@ import statistics
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -31,6 +31,8 @@ import psycopg
 from bench.environment import APP_ROLE, Environment
 from bench.kernel import Kernel
 from bench.stats import ratio, rows_per_s
+
+T = TypeVar("T")  # what _between's run returns
 
 
 def best_seconds(run: Callable[[], Any], *, min_total: float = 0.5, max_repeats: int = 5) -> float:
@@ -162,13 +164,12 @@ def _per_call_rounds(admin: psycopg.Connection, app: psycopg.Connection, kernel:
     score_times: list[float] = []
     ratios: list[float] = []
     for _ in range(PER_CALL_ROUNDS):
-        def fetch_and_score() -> float:
-            fetch_times.append(_counted_seconds(admin, FETCH_ALL, rows, "the fetch"))
-            score_times.append(_counted_seconds(app, SCORE_ALL, rows, "blink_score"))
-            return score_times[-1]
-
-        kernel_s, score_s = _between(kernel.seconds, fetch_and_score)
-        ratios.append(round(score_s / (fetch_times[-1] + kernel_s), 4))
+        kernel_s, (fetch_s, score_s) = _between(kernel.seconds, lambda: (
+            _counted_seconds(admin, FETCH_ALL, rows, "the fetch"),
+            _counted_seconds(app, SCORE_ALL, rows, "blink_score")))
+        fetch_times.append(fetch_s)
+        score_times.append(score_s)
+        ratios.append(round(score_s / (fetch_s + kernel_s), 4))
     return statistics.median(fetch_times), statistics.median(score_times), ratios
 
 
@@ -186,9 +187,10 @@ def _paired_rounds(conn: psycopg.Connection, kernel: Kernel,
     return statistics.median(batch_times), ratios
 
 
-def _between(reference: Callable[[], float], run: Callable[[], float]) -> tuple[float, float]:
-    """Seconds of ``run`` and of the faster of two ``reference`` passes just before and just
-    after it: (reference, run). A stalled reference pass would make blink look good."""
+def _between(reference: Callable[[], float], run: Callable[[], T]) -> tuple[float, T]:
+    """What ``run`` returns (its seconds) and the seconds of the faster of two ``reference``
+    passes just before and just after it: (reference, run's). A stalled reference pass would
+    make blink look good."""
     before = reference()
     seconds = run()
     return min(before, reference()), seconds
