@@ -90,9 +90,9 @@ def _tables(model: Any) -> str:
     def mask_literal(mask: int) -> str:
         return f"{mask & ((1 << bits) - 1)}u" + ("ll" if bits == 64 else "")
 
-    # The splits as three arrays (thresholds, masks, trees), each feature's in one run: the
-    # scorer searches the thresholds and then reads the masks and trees of the splits below
-    # the value, 6 bytes each, in order.
+    # The splits as two arrays (masks, trees), each feature's in one run sorted by
+    # threshold: the scorer finds how many lie below the value in the feature's search
+    # tree (_search_trees) and then reads their masks and trees, 6 bytes a split, in order.
     # Ties keep the model's order; any order of equal thresholds gives the same masks.
     ordered = [sorted(numerical, key=lambda s: s[0]) for numerical in splits.numerical]
     masks: list[str] = []
