@@ -20,10 +20,13 @@ COMMENT ON FUNCTION blink.score_snapshot(bigint, text, bigint, bytea, text) IS
 -- blink_score and blink_score_batch in C: blink_native (db/native/blink_native.c) reads
 -- users' latest snapshots and scores their stored vectors with the champion's library file,
 -- or leaves to PL/Python what it cannot answer exactly as PL/Python would. A server that
--- cannot load the module gets stand-ins (blink.score_native always NULL, blink.score_batch
--- through PL/Python alone): both functions work the same, through PL/Python. Every upgrade
+-- cannot load the module gets stand-ins (blink.score_native always NULL, blink_score_batch
+-- in PL/pgSQL over PL/Python): both functions work the same, through PL/Python. Every upgrade
 -- chooses again (docs/native.md: install, then `alembic upgrade head`). check_function_bodies on: PostgreSQL loads the module to
 -- create the function, so a missing or incompatible one shows here, not in blink_score.
+-- blink_score_batch is the C function itself, not a SQL function over it: PostgreSQL does not
+-- inline a SQL function whose argument is a sub-select (blink_score_batch(ARRAY(SELECT ...))),
+-- and the un-inlined wrapper copied every row once more. Its comment is in 050.
 CREATE OR REPLACE FUNCTION blink.define_native_score(module text DEFAULT 'blink_native')
 RETURNS boolean
 LANGUAGE plpgsql
@@ -40,11 +43,9 @@ BEGIN
                    'AS %L, %L', module, 'blink_score_native_v2');
     COMMENT ON FUNCTION blink.score_native(text) IS
     'Internal: blink_score in C (blink_native): the champion''s probability for the stored vector of the user''s latest snapshot; NULL when blink.score_user must answer. Called by blink_score.';
-    EXECUTE format('CREATE OR REPLACE FUNCTION blink.score_batch(user_ids text[]) RETURNS TABLE (%s) '
-                   'LANGUAGE c STABLE STRICT PARALLEL UNSAFE AS %L, %L',
-                   batch_columns, module, 'blink_score_batch_v1');
-    COMMENT ON FUNCTION blink.score_batch(text[]) IS
-    'Internal: blink_score_batch in C (blink_native): the champion''s scores of the stored vectors it can read, PL/Python (blink.score_batch_arrays) for the rest. Called by blink_score_batch.';
+    EXECUTE format('CREATE OR REPLACE FUNCTION public.blink_score_batch(user_ids text[]) '
+                   'RETURNS TABLE (%s) LANGUAGE c STABLE STRICT PARALLEL UNSAFE AS %L, %L',
+                   batch_columns, module, 'blink_score_batch_v2');
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'blink: blink_score and blink_score_batch call the trees through PL/Python: the module % cannot be loaded here (%)',
@@ -55,30 +56,33 @@ EXCEPTION WHEN OTHERS THEN
     AS 'SELECT NULL::pg_catalog.float8';
     COMMENT ON FUNCTION blink.score_native(text) IS
     'Internal: stand-in for blink_native, which this server could not load: always NULL, so blink_score scores through blink.score_user. See blink.define_native_score.';
-    -- PL/pgSQL: its body is checked when it runs, after 050 defined score_batch_arrays.
-    EXECUTE format('CREATE OR REPLACE FUNCTION blink.score_batch(user_ids text[]) RETURNS TABLE (%s) '
+    -- PL/pgSQL: its body is checked when it runs, after 050 defined the functions it calls.
+    EXECUTE format('CREATE OR REPLACE FUNCTION public.blink_score_batch(user_ids text[]) '
+                   'RETURNS TABLE (%s) '
                    'LANGUAGE plpgsql STABLE STRICT PARALLEL UNSAFE SECURITY DEFINER '
                    'SET search_path = blink, pg_catalog, pg_temp AS %L',
                    batch_columns, $body$
+DECLARE
+    ids constant text[] := blink.batch_user_ids(blink_score_batch.user_ids);
 BEGIN
     RETURN QUERY
     SELECT u.user_id, u.probability, u.decision, u.band, r.model_id, u.snapshot_id,
            pg_catalog.to_timestamp(u.epoch)
-    FROM blink.score_batch_arrays(score_batch.user_ids) AS r,
-         unnest(score_batch.user_ids, r.probabilities, r.decisions, r.bands,
+    FROM blink.score_batch_arrays(ids) AS r,
+         unnest(ids, r.probabilities, r.decisions, r.bands,
                 r.snapshot_ids, r.snapshot_epochs) WITH ORDINALITY
              AS u(user_id, probability, decision, band, snapshot_id, epoch, ord)
     ORDER BY u.ord;
 END
 $body$);
-    COMMENT ON FUNCTION blink.score_batch(text[]) IS
-    'Internal: stand-in for blink_native, which this server could not load: blink_score_batch through PL/Python (blink.score_batch_arrays) alone. See blink.define_native_score.';
     RETURN false;
 END
 $$;
 COMMENT ON FUNCTION blink.define_native_score(text) IS
-'Defines blink.score_native and blink.score_batch: blink_score and blink_score_batch in C from the module (blink_native) when this server can load it, else stand-ins that leave every call to PL/Python. Returns which. Run by every upgrade.';
+'Defines blink.score_native and public.blink_score_batch: blink_score and blink_score_batch in C from the module (blink_native) when this server can load it, else stand-ins that leave every call to PL/Python. Returns which. Run by every upgrade.';
 
+-- A database upgraded from when blink_score_batch was a SQL function over this half.
+DROP FUNCTION IF EXISTS blink.score_batch(text[]);
 SELECT blink.define_native_score();
 
 -- blink_score where blink_native cannot answer: a document without a vector for the

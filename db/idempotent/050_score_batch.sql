@@ -1,7 +1,7 @@
 -- Many users in one call: blink_score_batch.
 
 -- Internal half of blink_score_batch: the scores as arrays aligned with user_ids. SECURITY
--- DEFINER: blink.score_batch (C, the caller's role) calls it for the elements it leaves.
+-- DEFINER: blink_score_batch (C, the caller's role) calls it for the elements it leaves.
 -- jit = off: its one query reads up to 100,000 users' snapshots, a plan cost that makes
 -- PostgreSQL JIT-compile it (inlining and optimization) on every call; compiling cost more
 -- than it saved (batch ~20% faster without it, docs/benchmarks.md).
@@ -44,21 +44,7 @@ $$;
 COMMENT ON FUNCTION blink.batch_user_ids(text[]) IS
 'Internal: user_ids, or an error when there are more than blink_score_batch takes in one call (100,000). Called by blink_score_batch.';
 
--- Inlined into the caller's query (plain SQL: no SECURITY DEFINER, no SET, not STRICT), so
--- blink.score_batch's rows are the caller's: one tuplestore, not a copy per function layer.
--- blink.score_batch is C (db/native/blink_native.c) where the server loads blink_native,
--- else PL/Python alone (blink.define_native_score). A string body: no recorded dependency.
-CREATE OR REPLACE FUNCTION public.blink_score_batch(user_ids text[])
-RETURNS TABLE (
-    user_id text,
-    probability_default double precision,
-    decision text,
-    risk_band text,
-    model_id bigint,
-    snapshot_id bigint,
-    snapshot_at timestamptz
-)
-LANGUAGE sql STABLE PARALLEL UNSAFE
-AS $$ SELECT * FROM blink.score_batch(blink.batch_user_ids(user_ids)) $$;
+-- public.blink_score_batch(user_ids text[]) is defined by blink.define_native_score (020):
+-- C from blink_native where this server loads it, else PL/pgSQL over score_batch_arrays.
 COMMENT ON FUNCTION public.blink_score_batch(text[]) IS
 'Champion scores of many users in one call: one row per array element, in order; NULL probability/decision when the user has no snapshot. At most 100,000 ids. Writes no audit.';

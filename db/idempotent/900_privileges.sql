@@ -16,11 +16,10 @@ BEGIN
     END LOOP;
 END $$;
 
--- blink_score and blink_score_batch are inlined into their caller's query, so their callers
--- execute what they call.
+-- blink_score is inlined into its caller's query, so its callers execute what it calls.
+-- (blink_score_batch is C or SECURITY DEFINER itself: its callers need it alone.)
 GRANT EXECUTE ON FUNCTION blink.score_native(text), blink.score_user(text)
     TO blink_app, blink_trainer;
-GRANT EXECUTE ON FUNCTION blink.score_batch(text[]), blink.batch_user_ids(text[]) TO blink_app;
 
 -- Applications (blink_app): score, decide, explain, and read decisions.
 GRANT EXECUTE ON FUNCTION public.blink_score(text), public.blink_score_features(jsonb),

@@ -19,8 +19,8 @@
  * _layout() and _policy() (db/idempotent/010_lookups.sql), read again after any change to
  * pg_proc: a deployment redefines them, and the same invalidation replans cached plans.
  *
- * blink.score_batch(user_ids) does the same for many users in one call, the trees run over
- * many vectors at a time, with the decision and risk band of the champion's policy
+ * public.blink_score_batch(user_ids) does the same for many users in one call, the trees
+ * run over many vectors at a time, with the decision and risk band of the champion's policy
  * (blink.champion_policy(), pyfuncs/decision.py's rule); PL/Python (blink.score_batch_arrays)
  * scores the elements it leaves, or the whole batch when it cannot take it.
  *
@@ -994,16 +994,13 @@ score_in_python(Batch *b, ArrayType *all, const int *positions, int count)
 	return isnull ? 0 : DatumGetInt64(model_id);
 }
 
-PG_FUNCTION_INFO_V1(blink_score_batch_v1);
-
-/* blink.score_batch(user_ids text[]) -> the rows of blink_score_batch, in input order.
+/* The rows of blink_score_batch for ids, in input order, into the caller's result.
  * C scores the stored vectors of the champion's layout; PL/Python (score_in_python) the
  * elements C leaves, or the whole batch when C cannot take it. If the champion changed
  * between the two, PL/Python scores the whole batch again: one call, one model. */
-Datum
-blink_score_batch_v1(PG_FUNCTION_ARGS)
+static void
+batch_rows(FunctionCallInfo fcinfo, ArrayType *ids)
 {
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Batch		b;
 	int		   *left;
@@ -1037,5 +1034,34 @@ blink_score_batch_v1(PG_FUNCTION_ARGS)
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+PG_FUNCTION_INFO_V1(blink_score_batch_v2);
+
+/* public.blink_score_batch(user_ids text[]) -> its rows, in input order. The function
+ * itself, not a SQL wrapper over it: PostgreSQL does not inline a SQL function whose
+ * argument is a sub-select (blink_score_batch(ARRAY(SELECT ...))), and the wrapper then
+ * copied every row into a tuplestore of its own (~0.3-0.45 us a row, docs/benchmarks.md).
+ * blink.batch_user_ids keeps the rule on the batch's size: it raises for too many ids. */
+Datum
+blink_score_batch_v2(PG_FUNCTION_ARGS)
+{
+	static const Oid argtype[1] = {TEXTARRAYOID};
+	Oid			check = LookupFuncName(list_make2(makeString(SCHEMA), makeString("batch_user_ids")),
+									   1, argtype, false);
+
+	batch_rows(fcinfo, DatumGetArrayTypeP(OidFunctionCall1(check, PG_GETARG_DATUM(0))));
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(blink_score_batch_v1);
+
+/* blink.score_batch(user_ids text[]), the C half of the SQL blink_score_batch that blink
+ * defined before blink_score_batch_v2: kept so that a server given this module before
+ * `alembic upgrade head` redefines the function still answers. */
+Datum
+blink_score_batch_v1(PG_FUNCTION_ARGS)
+{
+	batch_rows(fcinfo, PG_GETARG_ARRAYTYPE_P(0));
 	return (Datum) 0;
 }

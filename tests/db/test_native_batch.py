@@ -154,7 +154,7 @@ def test_a_batch_c_cannot_take_is_scored_by_python_whole(scored_db, model_a):
     with scored_db.connect(APP_USER) as app:  # a server without the module
         assert same_rows(batch(app, users), native)
         assert app.execute("SELECT l.lanname FROM pg_proc p JOIN pg_language l "
-                           "ON l.oid = p.prolang WHERE p.oid = 'blink.score_batch'::regproc"
+                           "ON l.oid = p.prolang WHERE p.oid = 'public.blink_score_batch'::regproc"
                            ).fetchone() == ("plpgsql",)
     with scored_db.connect() as conn:
         assert conn.execute("SELECT blink.define_native_score()").fetchone() == (True,)
