@@ -53,14 +53,17 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
+#include "optimizer/cost.h"
 #include "parser/parse_func.h"
 #include "port/pg_bswap.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -571,13 +574,12 @@ typedef struct Pending
 	double	   *out;
 } Pending;
 
-/* Append a stored vector (big-endian doubles, as float8send writes them) as a native row. */
+/* A stored vector (big-endian doubles, as float8send writes them) as a native row. */
 static void
-pending_add(Pending *q, const bytea *vector, int at)
+native_row(const bytea *vector, double *row)
 {
 	const char *bytes = VARDATA_ANY(vector);
 	int			features = loaded_bytes / 8;
-	double	   *row = q->matrix + (Size) q->rows * features;
 
 	for (int j = 0; j < features; j++)
 	{
@@ -587,28 +589,46 @@ pending_add(Pending *q, const bytea *vector, int at)
 		bits = pg_ntoh64(bits);
 		memcpy(row + j, &bits, 8);
 	}
+}
+
+/* Append a stored vector as a native row. */
+static void
+pending_add(Pending *q, const bytea *vector, int at)
+{
+	native_row(vector, q->matrix + (Size) q->rows * (loaded_bytes / 8));
 	q->at[q->rows++] = at;
+}
+
+/* The policy's words, as text datums made once per batch. */
+typedef struct Verdicts
+{
+	Datum		approved;
+	Datum		declined;
+	Datum	   *bands;
+} Verdicts;
+
+/* Element i's answer: probability p with the policy's decision and band. */
+static void
+decide(Batch *b, int i, double p, const Verdicts *v)
+{
+	int			band = 0;
+
+	/* pyfuncs.decision.DecisionPolicy.decide: the same comparisons */
+	while (band < policy_bands - 1 && !(p <= policy_bounds[band]))
+		band++;
+	b->scored[i] = true;
+	b->probabilities[i] = Float8GetDatum(p);
+	b->decisions[i] = p >= policy_threshold ? v->declined : v->approved;
+	b->bands[i] = v->bands[band];
 }
 
 /* Run the trees over the waiting rows; each answer with the policy's decision and band. */
 static void
-pending_score(Pending *q, Batch *b, const Datum *band_texts, Datum approved, Datum declined)
+pending_score(Pending *q, Batch *b, const Verdicts *v)
 {
 	loaded_predict_rows(q->matrix, q->rows, q->out);
 	for (int r = 0; r < q->rows; r++)
-	{
-		int			i = q->at[r],
-					band = 0;
-		double		p = q->out[r];
-
-		/* pyfuncs.decision.DecisionPolicy.decide: the same comparisons */
-		while (band < policy_bands - 1 && !(p <= policy_bounds[band]))
-			band++;
-		b->scored[i] = true;
-		b->probabilities[i] = Float8GetDatum(p);
-		b->decisions[i] = p >= policy_threshold ? declined : approved;
-		b->bands[i] = band_texts[band];
-	}
+		decide(b, q->at[r], q->out[r], v);
 	q->rows = 0;
 }
 
@@ -852,6 +872,206 @@ walk_latest(Walk *w, Snapshots *s, Datum user_id)
 	}
 }
 
+/* A batch with ids for most of the table's rows reads the table once in its physical
+ * order, as PostgreSQL's planner would choose a sequential scan for a join that reads most
+ * of a table: a row costs a hash probe of its user id, where the walk costs an index step
+ * and a table fetch per id, plus sorting the ids (docs/benchmarks.md, "The batch reads the
+ * table in order"). Every visible snapshot of a batch's user is compared with the latest
+ * found so far by (snapshot_at, id), the order of the index a lookup reads, so the user's
+ * latest snapshot is the one a lookup from the root finds. A vector is queued for the trees
+ * when its snapshot is the user's latest so far; an answer counts only if no later
+ * snapshot of the user superseded its snapshot before the end of the scan.
+ * PostgreSQL's enable_seqscan = off turns it off (the batch then walks the index). */
+/* At least one id per SCAN_DENSITY snapshots in the table (as the planner estimates it):
+ * measured, a table row costs ~0.25 us, a walk's id ~1 us and a lookup's ~4 us more than a
+ * scan's id, so the scan still won at one id per 12 rows; 8 leaves a margin. */
+#define SCAN_DENSITY 8
+
+/* A batch id's bytes: a key of the batch's hash table. */
+typedef struct IdBytes
+{
+	const char *bytes;
+	int			len;
+} IdBytes;
+
+typedef struct IdEntry
+{
+	IdBytes		key;
+	uint32		hash;
+	char		status;
+	int			user;			/* the distinct user's number: its Latest */
+} IdEntry;
+
+#define SH_PREFIX idmap
+#define SH_ELEMENT_TYPE IdEntry
+#define SH_KEY_TYPE IdBytes
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k).bytes, (k).len)
+#define SH_EQUAL(tb, a, b) ((a).len == (b).len && memcmp((a).bytes, (b).bytes, (a).len) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* A distinct user's latest snapshot found so far, and the trees' answer for it. */
+typedef struct Latest
+{
+	bool		found;
+	bool		scored;			/* p answers this snapshot's vector */
+	TimestampTz snapshot_at;
+	int64		snapshot_id;
+	int64		seen;			/* the scan's row number of this snapshot */
+	double		p;
+} Latest;
+
+/* The table's rows now: reltuples scaled to its current size, as the planner estimates;
+ * negative when unknown (never analyzed or vacuumed, or empty then and not now). */
+static double
+table_rows(Relation heap)
+{
+	double		rows = heap->rd_rel->reltuples;
+	BlockNumber pages = heap->rd_rel->relpages;
+	BlockNumber now = RelationGetNumberOfBlocks(heap);
+
+	if (rows < 0 || pages == 0)
+		return rows >= 0 && now == 0 ? 0 : -1;
+	return rows / pages * now;
+}
+
+static bool
+scans_table(Snapshots *s, const Batch *b)
+{
+	double		rows = table_rows(s->heap);
+	int			ids = 0;
+
+	for (int i = 0; i < b->n; i++)
+		ids += !b->user_nulls[i];
+	return enable_seqscan && rows >= 0 && rows <= (double) ids * SCAN_DENSITY;
+}
+
+/* Run the trees over the waiting rows (q->at: users; seen: the row each vector came from),
+ * keeping the answers whose snapshot is still the user's latest. */
+static void
+scan_score(Pending *q, const int64 *seen, Latest *latest)
+{
+	loaded_predict_rows(q->matrix, q->rows, q->out);
+	for (int r = 0; r < q->rows; r++)
+	{
+		Latest	   *l = &latest[q->at[r]];
+
+		if (l->seen == seen[r])
+		{
+			l->p = q->out[r];
+			l->scored = true;
+		}
+	}
+	q->rows = 0;
+}
+
+/* The batch by one pass over the table (see SCAN_DENSITY); returns how many elements it
+ * left to PL/Python, their positions in *left. */
+static int
+scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, const Verdicts *v)
+{
+	idmap_hash *map = idmap_create(CurrentMemoryContext, b->n, NULL);
+	int		   *user_of = palloc(sizeof(int) * Max(b->n, 1));
+	int			users = 0,
+				nleft = 0;
+	Latest	   *latest;
+	int64	   *seen = palloc(sizeof(int64) * q->capacity);
+	int64		rows = 0;
+	AttrNumber	user_id_at = s->index->rd_index->indkey.values[0];
+	TableScanDesc scan;
+
+	for (int i = 0; i < b->n; i++)
+	{
+		/* an array's elements are never toasted, at most a short header */
+		text	   *id = (text *) DatumGetPointer(b->users[i]);
+		IdBytes		key;
+		IdEntry    *entry;
+		bool		known;
+
+		if (b->user_nulls[i])
+			continue;
+		key.bytes = VARDATA_ANY(id);
+		key.len = VARSIZE_ANY_EXHDR(id);
+		entry = idmap_insert(map, key, &known);
+		if (!known)
+			entry->user = users++;
+		user_of[i] = entry->user;
+	}
+	latest = palloc0(sizeof(Latest) * Max(users, 1));
+
+	scan = table_beginscan(s->heap, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, s->slot))
+	{
+		bool		isnull;
+		Datum		user_id = slot_getattr(s->slot, user_id_at, &isnull);
+		MemoryContext caller;
+		IdEntry    *entry;
+		IdBytes		key;
+		Latest	   *l;
+		TimestampTz at;
+		int64		id;
+		bytea	   *vector;
+
+		CHECK_FOR_INTERRUPTS();
+		rows++;
+		caller = MemoryContextSwitchTo(row);
+		if (VARATT_IS_EXTENDED(DatumGetPointer(user_id))
+			&& !VARATT_IS_SHORT(DatumGetPointer(user_id)))
+			user_id = PointerGetDatum(PG_DETOAST_DATUM_PACKED(user_id));
+		key.bytes = VARDATA_ANY(DatumGetPointer(user_id));
+		key.len = VARSIZE_ANY_EXHDR(DatumGetPointer(user_id));
+		entry = idmap_lookup(map, key);
+		if (entry != NULL)
+		{
+			l = &latest[entry->user];
+			at = DatumGetTimestampTz(slot_getattr(s->slot, s->shape.snapshot_at_at, &isnull));
+			id = DatumGetInt64(slot_getattr(s->slot, s->shape.id_at, &isnull));
+			if (!l->found || at > l->snapshot_at || (at == l->snapshot_at && id > l->snapshot_id))
+			{
+				l->found = true;
+				l->scored = false;
+				l->snapshot_at = at;
+				l->snapshot_id = id;
+				l->seen = rows;
+				vector = champion_vector(s);
+				if (vector != NULL)
+				{
+					seen[q->rows] = rows;
+					pending_add(q, vector, entry->user);
+					if (q->rows == q->capacity)
+						scan_score(q, seen, latest);
+				}
+			}
+		}
+		MemoryContextSwitchTo(caller);
+		MemoryContextReset(row);
+	}
+	table_endscan(scan);
+	scan_score(q, seen, latest);
+
+	for (int i = 0; i < b->n; i++)
+	{
+		Latest	   *l;
+
+		if (b->user_nulls[i] || !(l = &latest[user_of[i]])->found)
+			continue;
+		b->found[i] = true;
+		b->snapshot_ids[i] = Int64GetDatum(l->snapshot_id);
+		b->snapshot_ats[i] = TimestampTzGetDatum(l->snapshot_at);
+		if (l->scored)
+			decide(b, i, l->p, v);
+		else
+			left[nleft++] = i;
+	}
+	idmap_destroy(map);
+	return nleft;
+}
+
 /* Score the batch's stored vectors of the champion's layout; returns how many elements it
  * left (their positions in *left: a snapshot it cannot score here), or -1 when it cannot
  * take the batch at all (see champion_here; no policy; no library file here yet). */
@@ -861,9 +1081,7 @@ score_in_c(Batch *b, int *left)
 	Snapshots	s;
 	Pending		q;
 	MemoryContext row;
-	Datum	   *band_texts;
-	Datum		approved,
-				declined;
+	Verdicts	v;
 	int			nleft = 0;
 	Walk		walk;
 	int		   *order;
@@ -873,11 +1091,11 @@ score_in_c(Batch *b, int *left)
 		|| !snapshots_open(&s))
 		return -1;
 	b->model_id = champion_model_id;
-	approved = CStringGetTextDatum("approved");
-	declined = CStringGetTextDatum("declined");
-	band_texts = palloc(sizeof(Datum) * policy_bands);
+	v.approved = CStringGetTextDatum("approved");
+	v.declined = CStringGetTextDatum("declined");
+	v.bands = palloc(sizeof(Datum) * policy_bands);
 	for (int j = 0; j < policy_bands; j++)
-		band_texts[j] = CStringGetTextDatum(policy_names[j]);
+		v.bands[j] = CStringGetTextDatum(policy_names[j]);
 	q.rows = 0;
 	q.capacity = Max(1, Min(b->n, PENDING_BYTES / Max(loaded_bytes, 8)));
 	q.matrix = palloc((Size) q.capacity * Max(loaded_bytes, 8));
@@ -885,6 +1103,14 @@ score_in_c(Batch *b, int *left)
 	q.out = palloc(sizeof(double) * q.capacity);
 	row = AllocSetContextCreate(CurrentMemoryContext, "blink batch row", ALLOCSET_SMALL_SIZES);
 
+	if (scans_table(&s, b))
+	{
+		elog(DEBUG1, "blink: the batch reads the table in order");
+		nleft = scan_batch(&s, b, left, &q, row, &v);
+		snapshots_close(&s);
+		MemoryContextDelete(row);
+		return nleft;
+	}
 	/* Walking, in the index's order of the ids; otherwise in input order: sorting the ids
 	 * for lookups from the root gained nothing measurable, the heap's order matters as
 	 * much (docs/benchmarks.md). */
@@ -908,9 +1134,9 @@ score_in_c(Batch *b, int *left)
 		b->snapshot_ats[i] = slot_getattr(s.slot, s.shape.snapshot_at_at, &isnull);
 		pending_add_slot(&q, &s, i, left, &nleft, row);
 		if (q.rows == q.capacity)
-			pending_score(&q, b, band_texts, approved, declined);
+			pending_score(&q, b, &v);
 	}
-	pending_score(&q, b, band_texts, approved, declined);
+	pending_score(&q, b, &v);
 	snapshots_close(&s);
 	MemoryContextDelete(row);
 	return nleft;

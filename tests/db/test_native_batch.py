@@ -207,14 +207,24 @@ BYTE_ORDER_IDS = ["user-000000000002", "user-000000000001", "user-0000000000010"
                   "user-00000000", "user-\u00e9", "user-\u00ff", "user-~"]
 
 
-def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, model_a):
-    # A batch with an id for most snapshots walks the index in its order of ids (blink_native.c,
-    # Walk). Each case below is one the walk must answer as a lookup from the root does: a
-    # newer snapshot (the latest, not the first inserted), a newest snapshot deleted and one
-    # rolled back (entries the snapshot cannot see, the older one answers), ids with no
-    # snapshot before, between and after the stored ones, repeated ids, NULLs, and a gap
-    # longer than the walk steps over (WALK_STEPS), where it looks the next id up from the
-    # root. A sparse batch of the same ids looks each up from the root, with the same answers.
+def debug_messages(conn: psycopg.Connection) -> list[str]:
+    """The session's DEBUG1 messages from now on (which way blink_native read a batch)."""
+    messages: list[str] = []
+    conn.add_notice_handler(lambda d: messages.append(d.message_primary or ""))
+    conn.execute("SET client_min_messages = debug1")
+    return messages
+
+
+def test_a_dense_batch_reads_the_table_or_walks_the_index_and_finds_what_lookups_find(
+        scored_db, model_a):
+    # A batch with an id for most snapshots reads the table once (blink_native.c, scan_batch)
+    # or, with enable_seqscan off, walks the index in its order of ids (Walk). Each case below
+    # is one both must answer as a lookup from the root does: a newer snapshot (the latest,
+    # not the first inserted), a newest snapshot deleted and one rolled back (rows the
+    # snapshot cannot see, the older one answers), ids with no snapshot before, between and
+    # after the stored ones, repeated ids, NULLs, and a gap longer than the walk steps over
+    # (WALK_STEPS), where it looks the next id up from the root. A sparse batch of the same
+    # ids looks each up from the root, with the same answers.
     users = model_a.population.user_ids
     docs = model_a.population.documents()
     features = model_a.population.features
@@ -230,33 +240,38 @@ def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, mo
             conn.execute(add, [users[11], Jsonb(docs[12])])
         for k, user in enumerate(BYTE_ORDER_IDS):
             conn.execute(add, [user, Jsonb(docs[20 + k])])
-        conn.execute("ANALYZE blink.feature_store_snapshots")  # the walk reads its row count
+        conn.execute("ANALYZE blink.feature_store_snapshots")  # both read its row count
         stored = conn.execute("SELECT array_agg(u ORDER BY u) FROM unnest(%s::text[]) u",
                               [users]).fetchone()[0]
-    # Most ids, with a stretch of every 25th (gaps of 24 users), shuffled: the batch sorts.
+    # Most ids, with a stretch of every 25th (gaps of 24 users), shuffled: the walk sorts.
     asked: list[str | None] = stored[:500] + stored[500:900:25] + stored[900:] + [
         stored[5], stored[5], *users[7:12:2], "user-1x", "a", "zzz", None, None,
         *BYTE_ORDER_IDS, "user-0000000000011"]
     np.random.default_rng(3).shuffle(asked)
     sparse = [u for u in asked[:60] if u is not None]
     with scored_db.connect() as conn:
-        debug: list[str] = []
-        conn.add_notice_handler(lambda d: debug.append(d.message_primary or ""))
-        conn.execute("SET client_min_messages = debug1")
-        walked = batch(conn, asked)
-        # the same ids but "a" and "zzz": all share "user-", which the sort's keys skip
+        debug = debug_messages(conn)
+        scanned = batch(conn, asked)
+        # the same ids but "a" and "zzz": all share "user-", which the walk's sort keys skip
         same_prefix = batch(conn, [u for u in asked if u is None or u.startswith("user-")])
+        scans = sum("reads the table" in m for m in debug)
+        conn.execute("SET enable_seqscan = off")
+        walked = batch(conn, asked)
+        walked_same_prefix = batch(conn, [u for u in asked if u is None or u.startswith("user-")])
         walks = sum("walks the index" in m for m in debug)
+        conn.execute("RESET enable_seqscan")
         looked_up = batch(conn, sparse)
         conn.execute("RESET client_min_messages")
         assert not python_scored(conn)
         expected = python_answers(conn, [u for u in asked if u is not None])
-    assert walks == 2 and sum("walks the index" in m for m in debug) == 2  # not the sparse one
-    assert [r[0] for r in walked] == asked
-    by_user = {r[0]: r for r in walked}
-    assert same_prefix == [r for r in walked if r[0] is None or r[0].startswith("user-")]
+    assert scans == 2 and walks == 2  # and the sparse batch neither:
+    assert sum("reads the table" in m or "walks the index" in m for m in debug) == 4
+    assert walked == scanned and walked_same_prefix == same_prefix
+    assert [r[0] for r in scanned] == asked
+    by_user = {r[0]: r for r in scanned}
+    assert same_prefix == [r for r in scanned if r[0] is None or r[0].startswith("user-")]
     assert looked_up == [by_user[u] for u in sparse]
-    for row in walked:
+    for row in scanned:
         if row[0] is None or expected[row[0]] is None:  # no snapshot: blink_decide has no row
             assert row[1:4] + row[5:] == (None,) * 5
             continue
@@ -267,3 +282,99 @@ def test_a_dense_batch_walks_the_index_and_finds_what_lookups_find(scored_db, mo
         assert by_user[user][1] == pytest.approx(model_a.predict(features[own:own + 1])[0],
                                                  abs=1e-6)
     assert [by_user[u][1] for u in ("user-1x", "a", "zzz")] == [None, None, None]
+
+
+# Each user's rows in the order they are written (and found in the table, checked): how
+# many days from now each snapshot is dated, and whether it has a vector C scores.
+ROW_ORDERS = {
+    1: ((+1, True), (-1, True)),    # the latest first: the older row met later loses
+    3: ((-1, True), (+1, True)),    # the latest last: it wins, both were queued
+    5: ((-1, True), (+1, False)),   # an older vector answered, then a latest C cannot score
+    7: ((-1, False), (+1, True)),   # an older one C cannot score, then a scorable latest
+    9: ((+1, False), (-1, True)),   # a latest C cannot score, then an older scorable one
+    11: ((-1, True), (+1, False)),  # an older vector queued, then a latest C cannot score
+}
+FILLERS = 10
+
+
+def test_the_table_read_keeps_each_users_latest_snapshot_in_any_row_order(scored_db, model_a):
+    # Reading the table, a user's rows come in the table's order, not by time. The latest
+    # snapshot of each user of ROW_ORDERS is a copy of the next user's, so its answer shows
+    # which row won: C scores it, or PL/Python in the same call when its
+    # vector is not one C scores.
+    users = model_a.population.user_ids
+    docs = model_a.population.documents()
+    features = model_a.population.features
+    warm(scored_db)
+    with scored_db.connect() as conn:
+        conn.execute("DELETE FROM blink.feature_store_snapshots WHERE user_id = ANY(%s)",
+                     [[users[k] for k in ROW_ORDERS]])
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        # Copies of another user's row; one C cannot score says its vector is of another
+        # layout, so every row has the same size and the inserts fill the table in order.
+        # Between user 5's two rows come newer snapshots of FILLERS other users, so the
+        # queue of vectors fills and the trees answer user 5's older one mid-read.
+        inserts = [(k, days, scorable, k + 1 if days > 0 else k + 20)
+                   for k, rows in ROW_ORDERS.items() for days, scorable in rows]
+        at = inserts.index((5, -1, True, 25)) + 1
+        inserts[at:at] = [(j, 0.5, True, j) for j in range(40, 40 + FILLERS)]
+        for k, days, scorable, source in inserts:
+            conn.execute(
+                "INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at, features,"
+                " feature_vector, feature_layout) SELECT %s, now() + %s * interval '1 day',"
+                " features, feature_vector,"
+                " CASE WHEN %s THEN feature_layout ELSE gen_random_uuid() END"
+                " FROM blink.feature_store_snapshots WHERE user_id = %s"
+                " ORDER BY snapshot_at LIMIT 1", [users[k], days, scorable, users[source]])
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute("ANALYZE blink.feature_store_snapshots")
+        for k, rows in ROW_ORDERS.items():  # the premise: the table holds them in this order
+            found = conn.execute("SELECT array_agg(snapshot_at > now() ORDER BY ctid), "
+                                 "array_agg(feature_layout = blink.champion_layout() "
+                                 "ORDER BY ctid) "
+                                 "FROM blink.feature_store_snapshots WHERE user_id = %s",
+                                 [users[k]]).fetchone()
+            assert found == ([d > 0 for d, _ in rows], [v for _, v in rows])
+        assert conn.execute(  # and the fillers between user 5's rows
+            "SELECT array_agg(user_id = %s ORDER BY ctid) FROM blink.feature_store_snapshots "
+            "WHERE user_id = %s OR user_id = ANY(%s) AND snapshot_at > now()",
+            [users[5], users[5], users[40:40 + FILLERS]]).fetchone()[0] == [
+                True, *[False] * FILLERS, True]
+    asked = users[:12]
+    with scored_db.connect() as conn:
+        looked_up = batch(conn, asked)  # sparse: each from the index's root
+    with scored_db.connect() as conn:
+        debug = debug_messages(conn)
+        everyone = conn.execute("SELECT array_agg(DISTINCT user_id) "
+                                "FROM blink.feature_store_snapshots").fetchone()[0]
+        scanned = {r[0]: r for r in batch(conn, everyone)}
+        assert sum("reads the table" in m for m in debug) == 1
+        assert python_scored(conn)  # the latest snapshots of another layout
+        expected = python_answers(conn, asked)
+    assert [scanned[u] for u in asked] == looked_up
+    for user, row in zip(asked, looked_up, strict=True):
+        p, decision, band, model_id, snapshot_id, snapshot_at = expected[user]
+        assert row[1] == pytest.approx(p, abs=1e-12)
+        assert row[2:] == (decision, band, model_id, snapshot_id, snapshot_at)
+    for k in ROW_ORDERS:
+        assert scanned[users[k]][1] == pytest.approx(
+            model_a.predict(features[k + 1:k + 2])[0], abs=1e-6)
+
+
+def test_the_previous_versions_entry_point_still_answers(scored_db, model_a):
+    # Until an upgrade redefines them, the functions of the previous version call the C
+    # half its SQL blink_score_batch wrapped (blink_score_batch_v1), in the module a DBA
+    # installed first (docs/native.md).
+    users = model_a.population.user_ids[:50] + [None, "no-such-user"]
+    warm(scored_db)
+    with scored_db.connect() as conn, conn.transaction(force_rollback=True):
+        conn.execute("CREATE FUNCTION blink.score_batch(user_ids text[]) RETURNS TABLE ("
+                     "user_id text, probability_default double precision, decision text, "
+                     "risk_band text, model_id bigint, snapshot_id bigint, "
+                     "snapshot_at timestamptz) LANGUAGE c STABLE STRICT "
+                     "AS 'blink_native', 'blink_score_batch_v1'")
+        old = conn.execute("SELECT * FROM blink.score_batch(%s)", [users]).fetchall()
+        assert old == batch(conn, users) and not python_scored(conn)
+        assert sum(r[1] is not None for r in old) == 50
