@@ -300,10 +300,9 @@ FILLERS = 10
 def test_the_table_read_keeps_each_users_latest_snapshot_in_any_row_order(scored_db, model_a):
     # Reading the table, a user's rows come in the table's order, not by time. The latest
     # snapshot of each user of ROW_ORDERS is a copy of the next user's, so its answer shows
-    # which row won: C scores it, or PL/Python in the same call when its
-    # vector is not one C scores.
+    # which row won: C scores it, or PL/Python in the same call when its vector is not one
+    # C scores.
     users = model_a.population.user_ids
-    docs = model_a.population.documents()
     features = model_a.population.features
     warm(scored_db)
     with scored_db.connect() as conn:
