@@ -574,12 +574,13 @@ typedef struct Pending
 	double	   *out;
 } Pending;
 
-/* A stored vector (big-endian doubles, as float8send writes them) as a native row. */
+/* Append a stored vector (big-endian doubles, as float8send writes them) as a native row. */
 static void
-native_row(const bytea *vector, double *row)
+pending_add(Pending *q, const bytea *vector, int at)
 {
 	const char *bytes = VARDATA_ANY(vector);
 	int			features = loaded_bytes / 8;
+	double	   *row = q->matrix + (Size) q->rows * features;
 
 	for (int j = 0; j < features; j++)
 	{
@@ -589,13 +590,6 @@ native_row(const bytea *vector, double *row)
 		bits = pg_ntoh64(bits);
 		memcpy(row + j, &bits, 8);
 	}
-}
-
-/* Append a stored vector as a native row. */
-static void
-pending_add(Pending *q, const bytea *vector, int at)
-{
-	native_row(vector, q->matrix + (Size) q->rows * (loaded_bytes / 8));
 	q->at[q->rows++] = at;
 }
 
