@@ -1066,6 +1066,43 @@ scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, con
 	return nleft;
 }
 
+/* The batch through the index: walking it in its order of ids (walk_order), else a lookup
+ * from the root per id in input order (sorting the ids for lookups from the root gained
+ * nothing measurable, the heap's order matters as much, docs/benchmarks.md). Returns how
+ * many elements it left to PL/Python, their positions in *left. */
+static int
+index_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, const Verdicts *v)
+{
+	Walk		walk;
+	int			count,
+				nleft = 0;
+	int		   *order = walk_order(s, b, &walk, &count);
+
+	if (order != NULL)
+		elog(DEBUG1, "blink: the batch walks the index in its order of ids");
+	else
+		count = b->n;
+	for (int k = 0; k < count; k++)
+	{
+		int			i = order != NULL ? order[k] : k;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (b->user_nulls[i]
+			|| !(order != NULL ? walk_latest(&walk, s, b->users[i])
+				 : snapshots_latest(s, b->users[i])))
+			continue;
+		b->found[i] = true;
+		b->snapshot_ids[i] = slot_getattr(s->slot, s->shape.id_at, &isnull);
+		b->snapshot_ats[i] = slot_getattr(s->slot, s->shape.snapshot_at_at, &isnull);
+		pending_add_slot(q, s, i, left, &nleft, row);
+		if (q->rows == q->capacity)
+			pending_score(q, b, v);
+	}
+	pending_score(q, b, v);
+	return nleft;
+}
+
 /* Score the batch's stored vectors of the champion's layout; returns how many elements it
  * left (their positions in *left: a snapshot it cannot score here), or -1 when it cannot
  * take the batch at all (see champion_here; no policy; no library file here yet). */
@@ -1076,10 +1113,7 @@ score_in_c(Batch *b, int *left)
 	Pending		q;
 	MemoryContext row;
 	Verdicts	v;
-	int			nleft = 0;
-	Walk		walk;
-	int		   *order;
-	int			count;
+	int			nleft;
 
 	if (!champion_here() || !policy_known || !open_champion_library() || loaded_predict == NULL
 		|| !snapshots_open(&s))
@@ -1101,36 +1135,9 @@ score_in_c(Batch *b, int *left)
 	{
 		elog(DEBUG1, "blink: the batch reads the table in order");
 		nleft = scan_batch(&s, b, left, &q, row, &v);
-		snapshots_close(&s);
-		MemoryContextDelete(row);
-		return nleft;
 	}
-	/* Walking, in the index's order of the ids; otherwise in input order: sorting the ids
-	 * for lookups from the root gained nothing measurable, the heap's order matters as
-	 * much (docs/benchmarks.md). */
-	order = walk_order(&s, b, &walk, &count);
-	if (order != NULL)
-		elog(DEBUG1, "blink: the batch walks the index in its order of ids");
 	else
-		count = b->n;
-	for (int k = 0; k < count; k++)
-	{
-		int			i = order != NULL ? order[k] : k;
-		bool		isnull;
-
-		CHECK_FOR_INTERRUPTS();
-		if (b->user_nulls[i]
-			|| !(order != NULL ? walk_latest(&walk, &s, b->users[i])
-				 : snapshots_latest(&s, b->users[i])))
-			continue;
-		b->found[i] = true;
-		b->snapshot_ids[i] = slot_getattr(s.slot, s.shape.id_at, &isnull);
-		b->snapshot_ats[i] = slot_getattr(s.slot, s.shape.snapshot_at_at, &isnull);
-		pending_add_slot(&q, &s, i, left, &nleft, row);
-		if (q.rows == q.capacity)
-			pending_score(&q, b, &v);
-	}
-	pending_score(&q, b, &v);
+		nleft = index_batch(&s, b, left, &q, row, &v);
 	snapshots_close(&s);
 	MemoryContextDelete(row);
 	return nleft;
