@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/nbtree.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -478,8 +479,21 @@ snapshots_latest(Snapshots *s, Datum user_id)
 	return index_getnext_slot(s->scan, ForwardScanDirection, s->slot);
 }
 
-/* The stored vector in s->slot when the champion's library reads it (of the champion's
- * layout and the library's length), else NULL. A copy when it was stored compressed. */
+/* A row's stored vector when the loaded library reads it (of the champion's layout and the
+ * library's length), else NULL. A copy when it was stored compressed. */
+static bytea *
+loaded_vector(Datum layout, bool layout_null, Datum vector, bool vector_null)
+{
+	bytea	   *bytes;
+
+	if (layout_null || vector_null
+		|| memcmp(DatumGetUUIDP(layout), &champion_layout, sizeof(pg_uuid_t)) != 0)
+		return NULL;
+	bytes = DatumGetByteaPP(vector);
+	return VARSIZE_ANY_EXHDR(bytes) == (Size) loaded_bytes ? bytes : NULL;
+}
+
+/* The stored vector in s->slot when the champion's library reads it, else NULL. */
 static bytea *
 champion_vector(Snapshots *s)
 {
@@ -487,14 +501,10 @@ champion_vector(Snapshots *s)
 				vector_null;
 	Datum		layout = slot_getattr(s->slot, s->shape.layout_at, &layout_null);
 	Datum		vector = slot_getattr(s->slot, s->shape.vector_at, &vector_null);
-	bytea	   *bytes;
 
-	if (layout_null || vector_null
-		|| memcmp(DatumGetUUIDP(layout), &champion_layout, sizeof(pg_uuid_t)) != 0
-		|| !open_champion_library() || loaded_predict == NULL)
+	if (!open_champion_library() || loaded_predict == NULL)
 		return NULL;
-	bytes = DatumGetByteaPP(vector);
-	return VARSIZE_ANY_EXHDR(bytes) == (Size) loaded_bytes ? bytes : NULL;
+	return loaded_vector(layout, layout_null, vector, vector_null);
 }
 
 /* The champion's probability for the stored vector in s->slot; false when that vector is
@@ -942,7 +952,8 @@ scans_table(Snapshots *s, const Batch *b)
 
 	for (int i = 0; i < b->n; i++)
 		ids += !b->user_nulls[i];
-	return enable_seqscan && rows >= 0 && rows <= (double) ids * SCAN_DENSITY;
+	return enable_seqscan && s->heap->rd_tableam == GetHeapamTableAmRoutine()
+		&& rows >= 0 && rows <= (double) ids * SCAN_DENSITY;
 }
 
 /* Run the trees over the waiting rows (q->at: users; seen: the row each vector came from),
@@ -977,7 +988,11 @@ scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, con
 	int64	   *seen = palloc(sizeof(int64) * q->capacity);
 	int64		rows = 0;
 	AttrNumber	user_id_at = s->index->rd_index->indkey.values[0];
+	TupleDesc	desc = RelationGetDescr(s->heap);
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	TableScanDesc scan;
+	HeapTuple	tuple;
 
 	for (int i = 0; i < b->n; i++)
 	{
@@ -998,11 +1013,13 @@ scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, con
 	}
 	latest = palloc0(sizeof(Latest) * Max(users, 1));
 
+	/* heap_getnext, not a slot: a slot pins and releases each row's page (scans_table
+	 * checks the table is heap) */
 	scan = table_beginscan(s->heap, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, s->slot))
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
-		Datum		user_id = slot_getattr(s->slot, user_id_at, &isnull);
+		Datum		user_id = heap_getattr(tuple, user_id_at, desc, &isnull);
 		MemoryContext caller;
 		IdEntry    *entry;
 		IdBytes		key;
@@ -1013,6 +1030,8 @@ scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, con
 
 		CHECK_FOR_INTERRUPTS();
 		rows++;
+		if (isnull)
+			continue;
 		caller = MemoryContextSwitchTo(row);
 		if (VARATT_IS_EXTENDED(DatumGetPointer(user_id))
 			&& !VARATT_IS_SHORT(DatumGetPointer(user_id)))
@@ -1023,8 +1042,9 @@ scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, con
 		if (entry != NULL)
 		{
 			l = &latest[entry->user];
-			at = DatumGetTimestampTz(slot_getattr(s->slot, s->shape.snapshot_at_at, &isnull));
-			id = DatumGetInt64(slot_getattr(s->slot, s->shape.id_at, &isnull));
+			heap_deform_tuple(tuple, desc, values, nulls);
+			at = DatumGetTimestampTz(values[s->shape.snapshot_at_at - 1]);
+			id = DatumGetInt64(values[s->shape.id_at - 1]);
 			if (!l->found || at > l->snapshot_at || (at == l->snapshot_at && id > l->snapshot_id))
 			{
 				l->found = true;
@@ -1032,7 +1052,8 @@ scan_batch(Snapshots *s, Batch *b, int *left, Pending *q, MemoryContext row, con
 				l->snapshot_at = at;
 				l->snapshot_id = id;
 				l->seen = rows;
-				vector = champion_vector(s);
+				vector = loaded_vector(values[s->shape.layout_at - 1], nulls[s->shape.layout_at - 1],
+									   values[s->shape.vector_at - 1], nulls[s->shape.vector_at - 1]);
 				if (vector != NULL)
 				{
 					seen[q->rows] = rows;
