@@ -28,7 +28,9 @@ class BenchConfig:
     # each round's one-client pair (bench.latency.one_client_pair): about 3 µs of sampling
     # error on the added latency in 2 s, ~1.5 µs in 6 s (docs/benchmarks.md, "Session 16")
     pair_round_seconds: int = 6
-    batch_users: int = 100_000  # users rescored in one statement
+    # users scored in one statement; at least n_users: the batch's reference reads the
+    # whole snapshots table (bench.throughput.TABLE_READ), so the batch takes every user
+    batch_users: int = 100_000
     explain_users: int = 2_000
     rescore_users: int = 100_000  # blink_rescore_pending(max_users => ...) in one run
     rescore_seconds: float = 180.0  # its max_seconds: no batch starts after this
@@ -42,6 +44,9 @@ class BenchConfig:
         if self.latency_rounds < 1 or per_round < 1 or per_round != int(per_round):
             raise ValueError("latency_seconds / latency_rounds must be a whole number of "
                              "seconds, at least 1 (pgbench's --time)")
+        if self.batch_users < self.n_users:
+            raise ValueError("batch_users must be at least n_users: the batch's reference "
+                             "reads the whole snapshots table, one snapshot per user")
         if self.pair_round_seconds < 1:
             raise ValueError("pair_round_seconds must be at least 1 (pgbench's --time)")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bench.report import RESULT_KEYS
-from bench.throughput import EXPLAIN_ROUNDS
+from bench.throughput import BATCH_ROUNDS, EXPLAIN_ROUNDS
 from devenv.paths import REPO_ROOT
 
 
@@ -92,6 +92,12 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert explanations["rescore_summary"]["complete"] is True
     assert explanations["rescore_users"] == results["config"]["n_users"] - explanations["rows"] - 1
     assert results["batch"]["blink_score_batch_rows_per_s"] > 0
+    # The batch's rounds: each with its own table read, both ratios, the read one the larger.
+    assert results["batch"]["table_read_rows_per_s"] > 0
+    alone = results["batch"]["blink_score_batch_round_ratios_to_kernel"]
+    with_read = results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"]
+    assert len(alone) == len(with_read) == BATCH_ROUNDS
+    assert all(r > a > 0 for a, r in zip(alone, with_read, strict=True))
     assert results["cold_start"]["first_call_ms"] > 0
     assert results["reload"]["calls_until_new_model"] == [1] * results["reload"]["repeats"]
     assert results["batch"]["plain_fetch_per_row_rows_per_s"] > 0
