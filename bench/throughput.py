@@ -13,9 +13,10 @@ References run in this process on the same in-memory float64 matrix of the same 
 In the database, over the same users: ``blink_score_batch(text[])`` beside a plain read of
 the snapshots table (its reference with the kernel), and ``blink_score`` per row in one
 statement beside the plain fetch of each user's latest snapshot (as the application role);
-``blink_explain`` computed on demand and read back from its stored audit (application role); ``blink_rescore_pending`` (as the
-superuser, as pg_cron runs it), which scores, explains and audits every pending user. Entry
-points missing from the checkout are looked up in ``pg_proc`` and reported as absent.
+``blink_explain`` computed on demand and read back from its stored audit (application role);
+``blink_rescore_pending`` (as the superuser, as pg_cron runs it), which scores, explains and
+audits every pending user. Entry points missing from the checkout are looked up in
+``pg_proc`` and reported as absent.
 """
 
 from __future__ import annotations
