@@ -122,8 +122,9 @@ def _counted_seconds(conn: psycopg.Connection, sql: str, rows: int, what: str,
 # kernel: the batch target is the median of the rounds' ratios, as the latency targets are
 # (a slow moment of the shared machine then hits both sides of a ratio), each against the
 # faster of its two kernel passes (a stalled pass would make the kernel look slow and blink
-# look good; one pass per round read 1.54x in a run where the machine stalled).
-BATCH_ROUNDS = 3
+# look good; one pass per round read 1.54x in a run where the machine stalled). 7, not 3,
+# since session 18: a round costs ~0.5 s, and 3 rounds' median swung 0.52-0.74 in one run.
+BATCH_ROUNDS = 7
 
 
 def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
