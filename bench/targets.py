@@ -98,9 +98,9 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     paired = batch.get("blink_score_batch_round_ratios_to_read_and_kernel") or []
     alone = batch.get("blink_score_batch_round_ratios_to_kernel") or []
     rows.append(("blink_score_batch rows/s / (table read + raw kernel) rows/s",
-                 f"same users, snapshots read in the statement; µs a row: table read "
-                 f"{_fmt_us2(read_us)}, kernel {_fmt_us2(kernel_us)} (one thread), batch "
-                 f"{_fmt_us2(batch_us)}"
+                 f"same users, snapshots read in the statement; a row: table read "
+                 f"{_fmt_us(read_us, 2)}, kernel {_fmt_us(kernel_us, 2)} (one thread), batch "
+                 f"{_fmt_us(batch_us, 2)}"
                  + (f"; median of {len(paired)} rounds, each with its own read and the "
                     "faster of the kernel passes before and after it" if paired else "")
                  + _kernel_alone_note(statistics.median(alone) if alone
@@ -163,12 +163,8 @@ def _kernel_alone_note(value: float | None) -> str:
     return "" if value is None else f"; against the kernel alone {value:.3g}x"
 
 
-def _fmt_us(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} µs"
-
-
-def _fmt_us2(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+def _fmt_us(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} µs"
 
 
 def _fmt_ms(value: float | None) -> str:

@@ -359,7 +359,7 @@ def test_the_batch_and_one_client_targets_also_show_tl2cgens_kernel_beside_the_v
     batch = judged["blink_score_batch rows/s / (table read + raw kernel) rows/s"]
     one = judged["(blink_score p50 - fetch p50) / kernel per row, 1 client"]
     assert batch["value"] == pytest.approx(1.0)  # 12.5 µs a row: read 2.5 + kernel 10
-    assert "µs a row: table read 2.50, kernel 10.00 (one thread), batch 12.50" in (
+    assert "a row: table read 2.50 µs, kernel 10.00 µs (one thread), batch 12.50 µs" in (
         batch["measured_as"])
     assert batch["measured_as"].endswith(
         f"against the kernel alone 0.8x; against TL2cgen's code alone {4 * 0.8:.3g}x")
