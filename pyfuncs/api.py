@@ -50,14 +50,23 @@ def explain(plpy: Any, GD: dict, user_id: str) -> list[dict[str, Any]]:
 
 @sql_function
 def rescore_pending(plpy: Any, GD: dict, max_users: int, max_seconds: float,
-                    batch_size: int) -> str:
+                    batch_size: int, worker: int = 0, workers: int = 1) -> str:
     """blink_rescore_pending(...): one bounded rescoring run; returns its summary as JSON."""
     import json
 
     from pyfuncs import rescore
 
-    limits = rescore.Limits.checked(max_users, max_seconds, batch_size)
+    limits = rescore.Limits.checked(max_users, max_seconds, batch_size, worker, workers)
     return json.dumps(rescore.rescore_pending(plpy, GD, limits))
+
+
+@sql_function
+def check_rescore_limits(plpy: Any, GD: dict, max_users: int, max_seconds: float,
+                         workers: int) -> None:
+    """blink.check_rescore_limits(...): blink_schedule's check of its jobs' arguments."""
+    from pyfuncs import rescore
+
+    rescore.Limits.checked(max_users, max_seconds, rescore.Limits.batch_size, 0, workers)
 
 
 @sql_function

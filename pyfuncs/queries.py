@@ -111,13 +111,19 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "bigint", "text"],
     ),
-    # Per database (advisory locks are), held to the end of the transaction.
-    # A standby takes the lock too (locks need no writes), so it is asked about first.
+    # Per database (advisory locks are), held to the end of the transaction. A run of every
+    # user ($1 workers = 1) holds the lock alone; a worker's run ($2 of $1) shares it with
+    # the other workers and holds its worker's lock alone: a run of every user never
+    # overlaps a worker's, two runs of one worker never overlap each other. A standby takes
+    # locks too (locks need no writes), so it is asked about first; CASE fixes the order.
     "rescore_lock": (
         "SELECT pg_is_in_recovery() AS standby,"
-        " NOT pg_is_in_recovery()"
-        " AND pg_try_advisory_xact_lock(hashtext('blink.rescore_pending')) AS locked",
-        [],
+        " CASE WHEN pg_is_in_recovery() THEN false"
+        " WHEN $1 = 1 THEN pg_try_advisory_xact_lock(hashtext('blink.rescore_pending'))"
+        " WHEN pg_try_advisory_xact_lock_shared(hashtext('blink.rescore_pending'))"
+        " THEN pg_try_advisory_xact_lock(hashtext('blink.rescore_pending/' || $1), $2)"
+        " ELSE false END AS locked",
+        ["integer", "integer"],
     ),
     "shadow_models": (
         "SELECT model_id FROM blink.blink_shadow_models ORDER BY model_id",
@@ -146,14 +152,15 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """
         SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM (
             SELECT l.id FROM blink.latest_snapshots() l
-            WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
+            WHERE blink.rescore_worker(l.user_id, $3) = $4
+              AND NOT EXISTS (SELECT FROM blink.risk_score_audits a
                               WHERE a.snapshot_id = l.id AND a.model_id = $1)
               AND NOT EXISTS (SELECT FROM blink.unscorable_snapshots q
                               WHERE q.snapshot_id = l.id AND q.model_id = $1)
             ORDER BY l.id LIMIT $2
         ) q
         """,
-        ["bigint", "integer"],
+        ["bigint", "integer", "integer", "integer"],
     ),
     "snapshot_documents": (
         """

@@ -6,6 +6,10 @@ by that model: new data since the last score, or a new champion since then. The 
 * on a hot standby returns at once, saying so (rescoring writes; it runs on the primary);
 * takes a per-database advisory lock for its transaction; a run that cannot get it returns
   at once (pg_cron queues overlapping runs of one job, but not a manual call racing a job);
+* with ``workers`` > 1, takes only the users of its worker's share (blink.rescore_worker:
+  a hash of the user id), so that many runs, one per worker and each in its own backend,
+  rescore on as many cores at once: they share the lock among themselves, and each
+  worker's own lock keeps two runs of one worker apart (docs/rescoring.md, "More cores");
 * scores the champion's pending users first, then each shadow model's, in batches: one SPI
   fetch, one compiled-predict call, one pred_contrib call and one INSERT per batch;
 * stops starting new batches after ``max_seconds`` or ``max_users`` per model;
@@ -26,6 +30,9 @@ from pyfuncs import audits, model, queries, snapshots
 from pyfuncs.errors import InvalidArgumentError
 
 MAX_BATCH = 100_000
+# Each worker is a backend (a core, a connection) busy for up to max_seconds per tick: far
+# beyond any core count blink runs on, so a typo cannot open thousands of connections.
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -35,9 +42,12 @@ class Limits:
     max_users: int = 200_000  # per model
     max_seconds: float = 240.0  # no new batch starts after this; a batch may finish past it
     batch_size: int = 500
+    worker: int = 0  # this run's share of the users: 0 .. workers - 1
+    workers: int = 1  # shares the users are split into; 1: every user
 
     @classmethod
-    def checked(cls, max_users: Any, max_seconds: Any, batch_size: Any) -> Limits:
+    def checked(cls, max_users: Any, max_seconds: Any, batch_size: Any, worker: Any = 0,
+                workers: Any = 1) -> Limits:
         if max_users is None or int(max_users) < 1:
             raise InvalidArgumentError(f"max_users must be a positive integer, got {max_users!r}")
         if max_seconds is None or not float(max_seconds) > 0:
@@ -45,7 +55,14 @@ class Limits:
         if batch_size is None or not 1 <= int(batch_size) <= MAX_BATCH:
             raise InvalidArgumentError(
                 f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size!r}")
-        return cls(int(max_users), float(max_seconds), int(batch_size))
+        if workers is None or not 1 <= int(workers) <= MAX_WORKERS:
+            raise InvalidArgumentError(
+                f"workers must be between 1 and {MAX_WORKERS}, got {workers!r}")
+        if worker is None or not 0 <= int(worker) < int(workers):
+            raise InvalidArgumentError(
+                f"worker must be between 0 and workers - 1 ({int(workers) - 1}), got {worker!r}")
+        return cls(int(max_users), float(max_seconds), int(batch_size), int(worker),
+                   int(workers))
 
 
 def rescore_pending(plpy: Any, GD: dict, limits: Limits,
@@ -64,15 +81,19 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
     summary: dict[str, Any] = {
         "ran": False, "champion_id": None, "scored": 0, "shadow_scored": {},
         "invalid_snapshots": 0, "quarantined": 0, "batches": 0, "complete": False,
-        "seconds": 0.0,
+        "seconds": 0.0, "worker": limits.worker, "workers": limits.workers,
     }
-    lock = queries.one(plpy, GD, "rescore_lock")
+    lock = queries.one(plpy, GD, "rescore_lock", limits.workers, limits.worker)
     if lock and lock["standby"]:
         summary["reason"] = ("this server is a standby (read-only): rescoring runs on the "
                              "primary, and its audits replicate here")
         return summary
     if not (lock and lock["locked"]):
-        summary["reason"] = "another blink_rescore_pending() run is in progress in this database"
+        summary["reason"] = (
+            "another blink_rescore_pending() run is in progress in this database"
+            if limits.workers == 1 else
+            f"another run of worker {limits.worker} of {limits.workers}, or a run of every "
+            "user (workers = 1), is in progress in this database")
         return summary
     champion = queries.one(plpy, GD, "champion")
     if champion is None:
@@ -91,8 +112,8 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
             complete = False
             break
         scorer = model.loaded(plpy, GD, model_id)
-        pending = list(queries.one(plpy, GD, "pending_snapshots", model_id,
-                                 limits.max_users)["ids"])  # type: ignore[index]
+        pending = list(queries.one(plpy, GD, "pending_snapshots", model_id, limits.max_users,
+                                 limits.workers, limits.worker)["ids"])  # type: ignore[index]
         if len(pending) >= limits.max_users:
             complete = False  # there may be more than this run may take
         written = 0

@@ -105,6 +105,69 @@ def test_an_overlapping_run_returns_at_once(scored_db, model_a):
         assert second.execute("SELECT count(*) FROM blink.risk_score_audits").fetchone()[0] == n
 
 
+def shares(conn, workers: int) -> list[list[str]]:
+    """The users of each worker of ``workers``, by the rule the runs use."""
+    return [[r[0] for r in conn.execute(
+        "SELECT user_id FROM blink.feature_store_snapshots "
+        "WHERE blink.rescore_worker(user_id, %s) = %s ORDER BY id", [workers, k]).fetchall()]
+        for k in range(workers)]
+
+
+def test_workers_split_the_pending_users_and_score_them_exactly(scored_db, model_a):
+    users = model_a.population.user_ids
+    n = len(users)
+    with scored_db.connect() as conn:
+        split = shares(conn, 3)
+        assert sorted(sum(split, [])) == sorted(users)  # each user in exactly one share
+        # a hash, so near-equal shares: 4 binomial standard deviations from n / 3 at most
+        assert all(abs(len(s) - n / 3) <= 4 * (n * 2 / 9) ** 0.5 for s in split)
+        done: set[str] = set()
+        for k in (2, 0, 1):
+            summary = rescore(conn, worker=k, workers=3, batch_size=100)
+            assert summary["ran"] and summary["complete"]
+            assert (summary["worker"], summary["workers"]) == (k, 3)
+            assert summary["scored"] == len(split[k])
+            done |= set(split[k])  # this worker's users and nobody else's
+            assert {r[0] for r in conn.execute(
+                "SELECT user_id FROM blink.risk_score_audits").fetchall()} == done
+        assert rescore(conn)["scored"] == 0  # every share done: nothing pending for anyone
+        rows = audits(conn)
+    assert [r[0] for r in rows] == users and {r[7] for r in rows} == {"rescore"}
+    expected = model_a.predict(model_a.population.features)
+    assert np.abs(np.array([r[3] for r in rows]) - expected).max() <= 1e-6
+
+
+def test_workers_run_together_but_never_beside_a_run_of_every_user(scored_db, model_a):
+    n = len(model_a.population.user_ids)
+    with scored_db.connect(autocommit=False) as first, scored_db.connect() as second:
+        split = shares(second, 2)
+        assert rescore(first, worker=0, workers=2)["scored"] == len(split[0])  # not committed
+        every = rescore(second)
+        assert every["ran"] is False and "in progress" in every["reason"]
+        twin = rescore(second, worker=0, workers=2)
+        assert twin["ran"] is False and "worker 0 of 2" in twin["reason"]
+        assert rescore(second, worker=1, workers=2)["scored"] == len(split[1])  # at once
+        first.commit()
+        assert rescore(first)["scored"] == 0  # first now holds the lock of every user
+        blocked = rescore(second, worker=1, workers=2)
+        assert blocked["ran"] is False and "a run of every user" in blocked["reason"]
+        first.commit()
+        counts = second.execute("SELECT count(*), count(DISTINCT snapshot_id) "
+                                "FROM blink.risk_score_audits").fetchone()
+    assert counts == (n, n)
+
+
+def test_a_worker_outside_the_split_is_named(scored_db):
+    with scored_db.connect() as conn:
+        for args, message in [("worker => 2, workers => 2", "worker must be between 0 and "
+                               r"workers - 1 \(1\), got 2"),
+                              ("workers => 0", "workers must be between 1 and 64, got 0"),
+                              ("worker => -1, workers => 4", "worker must be between 0")]:
+            with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
+                conn.execute(f"SELECT blink_rescore_pending({args})")
+        assert conn.execute("SELECT count(*) FROM blink.risk_score_audits").fetchone()[0] == 0
+
+
 def test_a_run_killed_halfway_keeps_nothing_and_the_next_run_does_it_all(scored_db, model_a):
     n = len(model_a.population.user_ids)
     outcome: dict = {}
@@ -256,4 +319,5 @@ def test_summary_is_json_with_exact_counts(scored_db, model_a):
     assert summary.pop("seconds") >= 0
     assert summary == {"ran": True, "champion_id": champion, "scored": users,
                        "shadow_scored": {}, "invalid_snapshots": 0, "quarantined": 0,
-                       "batches": -(-users // 500), "complete": True}
+                       "batches": -(-users // 500), "complete": True, "worker": 0,
+                       "workers": 1}

@@ -81,3 +81,40 @@ def test_schedule_checks_its_arguments(cron_db, db):
             conn.execute("SELECT blink_schedule(max_users => 0)")
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="keep_history"):
             conn.execute("SELECT blink_schedule(keep_history => '1 minute')")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="workers"):
+            conn.execute("SELECT blink_schedule(rescore_workers => 0)")
+        assert conn.execute("SELECT blink_unschedule()").fetchone()[0] == 0  # nothing made
+
+
+def test_schedule_installs_one_rescoring_job_per_worker(cron_db, db):
+    def rescore_jobs() -> list[tuple[str, str]]:
+        return [(j[0], j[3]) for j in cron_db.execute(JOBS, ["blink-rescore%"]).fetchall()]
+
+    # another database's rescoring job, named by the same rule: never touched here
+    cron_db.execute("SELECT cron.schedule('blink-rescore-0-of-2/test', '0 0 1 1 *', 'SELECT 1')")
+    other = ("blink-rescore-0-of-2/test", "SELECT 1")
+    with db.connect() as conn:
+        try:
+            jobs = conn.execute("SELECT job_name, command FROM "
+                                "blink_schedule(rescore_workers => 3)").fetchall()
+            names = [f"blink-rescore-{k}-of-3/{db.name}" for k in range(3)]
+            assert [j[0] for j in jobs] == [*names, f"blink-trim-history/{db.name}",
+                                            f"blink-monitor/{db.name}",
+                                            f"blink-refresh-vectors/{db.name}"]
+            assert sorted(rescore_jobs()) == sorted([other, *(
+                (name, "SELECT public.blink_rescore_pending(max_users => 200000, "
+                       f"max_seconds => 240, worker => {k}, workers => 3)")
+                for k, name in enumerate(names))])
+            # one worker again: the three go, the single job comes back
+            conn.execute("SELECT blink_schedule(max_users => 5000)")
+            assert sorted(rescore_jobs()) == sorted([other, (
+                f"blink-rescore/{db.name}", "SELECT public.blink_rescore_pending("
+                "max_users => 5000, max_seconds => 240)")])
+            conn.execute("SELECT blink_schedule(rescore_workers => 2)")
+            assert sorted(j[0] for j in rescore_jobs()) == sorted([
+                other[0], f"blink-rescore-0-of-2/{db.name}", f"blink-rescore-1-of-2/{db.name}"])
+        finally:
+            removed = conn.execute("SELECT blink_unschedule()").fetchone()[0]
+        assert removed == 5  # two workers, the trim, the monitoring and the refresh
+        assert rescore_jobs() == [other]
+    cron_db.execute("SELECT cron.unschedule('blink-rescore-0-of-2/test')")

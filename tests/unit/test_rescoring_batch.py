@@ -105,8 +105,13 @@ def test_unpack_rows_reads_ids_epochs_and_values_with_nan_for_missing():
 @pytest.mark.parametrize("args, message", [
     ((0, 10, 100), "max_users"), ((10, 0, 100), "max_seconds"), ((10, -1.5, 100), "max_seconds"),
     ((10, 10, 0), "batch_size"), ((10, 10, rescore.MAX_BATCH + 1), "batch_size"),
+    ((10, 10, 100, 0, 0), "workers must be between 1 and 64, got 0"),
+    ((10, 10, 100, 0, rescore.MAX_WORKERS + 1), "workers must be between 1 and 64"),
+    ((10, 10, 100, 2, 2), r"worker must be between 0 and workers - 1 \(1\), got 2"),
+    ((10, 10, 100, -1, 2), "worker must be between 0"), ((10, 10, 100, None, 2), "worker"),
 ])
 def test_run_limits_are_checked(args, message):
     with pytest.raises(BlinkError, match=message):
         rescore.Limits.checked(*args)
-    assert rescore.Limits.checked(1, 0.5, 1) == rescore.Limits(1, 0.5, 1)
+    assert rescore.Limits.checked(1, 0.5, 1) == rescore.Limits(1, 0.5, 1, 0, 1)
+    assert rescore.Limits.checked(1, 0.5, 1, 3, 4) == rescore.Limits(1, 0.5, 1, 3, 4)
