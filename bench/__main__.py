@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"batch throughput over {cfg.batch_users:,} users")
         results["batch"] = throughput.batch(env, kernel)
         log(f"explanations over {cfg.explain_users:,} users, then rescoring up to "
-            f"{cfg.rescore_users:,}")
+            f"{cfg.rescore_users:,} (one backend, then {cfg.rescore_workers} workers)")
         results["explanations"] = throughput.explanations(
-            env, min(cfg.explain_users, env.n_users), cfg.rescore_users, cfg.rescore_seconds)
+            env, min(cfg.explain_users, env.n_users), cfg.rescore_users, cfg.rescore_seconds,
+            cfg.rescore_workers)
     finally:
         env.close()
     results["targets"] = targets.judge(results)

@@ -112,7 +112,8 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                            batch_us), None, None), ">=", 0.7))
     contrib = expl.get("lightgbm_pred_contrib_rows_per_s")
     rows.append(("rescoring with reasons rows/s / LightGBM pred_contrib rows/s",
-                 "blink_rescore_pending, one backend; pred_contrib one thread",
+                 "blink_rescore_pending, one backend; pred_contrib one thread"
+                 + _workers_note(expl, contrib),
                  (ratio(expl.get("blink_rescore_pending_rows_per_s"), contrib), None, None),
                  ">=", 1.5))
     explained = expl.get("blink_explain_on_demand_round_ratios_to_pred_contrib") or []
@@ -155,6 +156,17 @@ def _tl2cgen_note(value: float | None) -> str:
     """The same figure against TL2cgen's code alone, the raw kernel the issue first measured:
     information beside the verdict, which stays against the faster kernel (bench.kernel)."""
     return "" if value is None else f"; against TL2cgen's code alone {value:.3g}x"
+
+
+def _workers_note(expl: dict[str, Any], contrib: float | None) -> str:
+    """Rescoring split among workers, one backend (and core) each: a figure apart, never
+    the per-core ratio's (the issue's rule)."""
+    workers = expl.get("rescore_workers")
+    value = ratio(expl.get("blink_rescore_pending_workers_rows_per_s"), contrib)
+    if not workers or value is None:
+        return ""
+    return (f"; apart, {workers} workers at once ({workers} backends and cores): "
+            f"{value:.3g}x")
 
 
 def _kernel_alone_note(value: float | None) -> str:

@@ -15,13 +15,15 @@ the snapshots table (its reference with the kernel), and ``blink_score`` per row
 statement beside the plain fetch of each user's latest snapshot (as the application role);
 ``blink_explain`` computed on demand and read back from its stored audit (application role);
 ``blink_rescore_pending`` (as the superuser, as pg_cron runs it), which scores, explains and
-audits every pending user. Entry points missing from the checkout are looked up in
+audits pending users: one run, then runs of several workers at once (one backend each, a
+figure apart from the per-core one). Entry points missing from the checkout are looked up in
 ``pg_proc`` and reported as absent.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -232,15 +234,16 @@ EXPLAIN_ALL = "SELECT count(*) FROM unnest(%s::text[]) AS t(u), LATERAL blink_ex
 EXPLAIN_ROUNDS = 4
 
 
-def explanations(env: Environment, rows: int, rescore_users: int,
-                 rescore_seconds: float) -> dict[str, Any]:
+def explanations(env: Environment, rows: int, rescore_users: int, rescore_seconds: float,
+                 rescore_workers: int = 2) -> dict[str, Any]:
     """Explanation rows/s against LightGBM pred_contrib (one thread) on the same users.
 
     blink_explain runs first on the first ``rows`` users (nothing stored yet: it computes
     and stores each audit) in EXPLAIN_ROUNDS parts, each between two pred_contrib passes
     over the same part (the faster one counts); then again on all of them (it reads the
     stored audits back). Then blink_rescore_pending scores, explains and audits up to
-    ``rescore_users`` other users.
+    ``rescore_users`` other users: half in one run, then the rest split among
+    ``rescore_workers`` runs at once (rescore_with_workers).
     """
     matrix = np.ascontiguousarray(env.population.features[:rows], dtype=np.float64)
     users = env.population.user_ids[:rows]
@@ -278,21 +281,93 @@ def explanations(env: Environment, rows: int, rescore_users: int,
                 lambda: contrib_seconds(slice(0, rows)), max_repeats=3))
     reference = result["lightgbm_pred_contrib_rows_per_s"]
     with env.connect() as admin:
-        if function_exists(admin, "blink_rescore_pending(integer,double precision,integer)"):
+        if function_exists(admin, RESCORE_SIGNATURE):
+            warm_rescoring(admin)
             seconds, row = _timed_statement(
                 admin, "SELECT blink_rescore_pending(%s, %s, 500)",
-                [rescore_users, rescore_seconds])
+                [rescore_users // 2, rescore_seconds])
             summary = row[0]
             result["rescore_summary"] = summary
             result["rescore_users"] = summary["scored"]
             result["blink_rescore_pending_rows_per_s"] = rows_per_s(summary["scored"], seconds)
+            if rescore_workers > 1:
+                result.update(rescore_with_workers(
+                    env, rescore_workers, (rescore_users - rescore_users // 2) // rescore_workers,
+                    rescore_seconds))
         else:
-            result["absent"].append("blink_rescore_pending(integer, double precision, integer)")
+            result["absent"].append(RESCORE_SIGNATURE)
     result["ratios_to_pred_contrib"] = {
         key: ratio(value, reference) for key, value in result.items()
         if key.endswith("_rows_per_s") and key != "lightgbm_pred_contrib_rows_per_s"
     }
     return result
+
+
+RESCORE_SIGNATURE = "blink_rescore_pending(integer,double precision,integer,integer,integer)"
+
+
+def warm_rescoring(conn: psycopg.Connection) -> None:
+    """Start PL/Python and import blink's rescoring in this session, scoring nobody (no
+    batch starts after max_seconds): the timed runs then measure rescoring, not a session's
+    start (~20 ms, ~120 ms on the quick run's first sessions)."""
+    summary = _one(conn, "SELECT blink_rescore_pending(max_seconds => 1e-9)")
+    if summary["scored"] != 0:
+        raise RuntimeError(f"the warm-up rescored users: {summary}")
+
+
+def rescore_with_workers(env: Environment, workers: int, max_users: int,
+                         max_seconds: float) -> dict[str, Any]:
+    """Runs of blink_rescore_pending for worker 0 .. workers - 1, at once, each in its own
+    session (as pg_cron runs one job per worker, docs/rescoring.md "More cores"): their
+    users together over the wall time from the common start to the last one's end."""
+    connections = [env.connect() for _ in range(workers)]
+    summaries: list[Any] = [None] * workers
+    errors: list[BaseException] = []
+    start = threading.Barrier(workers + 1)
+
+    def run(k: int) -> None:
+        try:
+            warm_rescoring(connections[k])
+            start.wait()
+            summaries[k] = _one(
+                connections[k],
+                "SELECT blink_rescore_pending(%s, %s, 500, worker => %s, workers => %s)",
+                [max_users, max_seconds, k, workers])
+        except BaseException as exc:  # raised below; nobody may wait for this thread
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        try:
+            start.wait()
+        except threading.BrokenBarrierError:
+            pass  # a worker failed before the start: its error is raised below
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - began
+    finally:
+        for conn in connections:
+            conn.close()
+    if errors:
+        raise RuntimeError("a rescoring worker failed") from errors[0]
+    if any(s is None or not s["ran"] for s in summaries):
+        raise RuntimeError(f"a rescoring worker did not run: {summaries}")
+    scored = sum(s["scored"] for s in summaries)
+    return {"rescore_workers": workers, "rescore_workers_summaries": summaries,
+            "rescore_workers_users": scored,
+            "blink_rescore_pending_workers_rows_per_s": rows_per_s(scored, seconds)}
+
+
+def _one(conn: psycopg.Connection, sql: str, params: list[Any] | None = None) -> Any:
+    """The single value ``sql`` returns."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql}")
+    return row[0]
 
 
 def _parts(rows: int, count: int) -> list[slice]:

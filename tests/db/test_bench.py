@@ -88,9 +88,18 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
                                    / explanations["lightgbm_pred_contrib_rows_per_s"]
                                    ) <= max(rounds) * 1.001
     assert explanations["blink_explain_stored_rows_per_s"] > 0
-    # Rescoring reaches every user blink_explain has not already audited.
-    assert explanations["rescore_summary"]["complete"] is True
-    assert explanations["rescore_users"] == results["config"]["n_users"] - explanations["rows"] - 1
+    # Rescoring: half of rescore_users in one run, then the workers at once, each its own
+    # share, reach every user blink_explain has not already audited.
+    config = results["config"]
+    assert explanations["rescore_users"] == config["rescore_users"] // 2
+    assert explanations["rescore_summary"]["complete"] is False  # stopped at max_users
+    workers = explanations["rescore_workers_summaries"]
+    assert [(s["worker"], s["workers"]) for s in workers] == [(0, 2), (1, 2)]
+    assert all(s["ran"] and s["complete"] and s["scored"] > 0 for s in workers), workers
+    assert explanations["rescore_workers_users"] == (config["n_users"] - explanations["rows"]
+                                                     - 1 - explanations["rescore_users"])
+    assert explanations["blink_rescore_pending_workers_rows_per_s"] > 0
+    assert "2 workers at once" in results["targets"][6]["measured_as"]
     assert results["batch"]["blink_score_batch_rows_per_s"] > 0
     # The batch's rounds: each with its own table read, both ratios, the read one the larger.
     assert results["batch"]["table_read_rows_per_s"] > 0
