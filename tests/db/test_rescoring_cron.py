@@ -46,6 +46,11 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
             # scheduling again updates the same jobs instead of adding more
             conn.execute(f"SELECT blink_schedule({every_minute})")
             assert len(cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall()) == 4
+            # the tick below rescores with two workers, two jobs at once
+            conn.execute(f"SELECT blink_schedule({every_minute}, rescore_workers => 2)")
+            workers = [f"blink-rescore-{k}-of-2/{db.name}" for k in range(2)]
+            assert sorted(j[0] for j in cron_db.execute(
+                JOBS, [f"blink-rescore%/{db.name}"]).fetchall()) == workers
 
             insert_snapshots(conn, users, model_a.population.documents()[:300])
 
@@ -57,11 +62,11 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
             rows = conn.execute("SELECT count(DISTINCT snapshot_id), min(jsonb_array_length("
                                 "reasons)) FROM blink.risk_score_audits").fetchone()
             assert rows == (len(users), 4)
-            run = cron_db.execute(
-                "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
-                "WHERE j.jobname = %s ORDER BY d.runid LIMIT 1",
-                [f"blink-rescore/{db.name}"]).fetchone()
-            assert run is not None and run[0] in ("succeeded", "running")
+            for name in workers:  # each worker's job ran (the users split between them)
+                run = cron_db.execute(
+                    "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
+                    "WHERE j.jobname = %s ORDER BY d.runid LIMIT 1", [name]).fetchone()
+                assert run is not None and run[0] in ("succeeded", "running"), name
             # pg_cron runs the monitoring job too: a run on record, as the owner.
             assert wait_for(lambda: conn.execute(
                 "SELECT count(*) FROM blink.monitoring_runs").fetchone()[0] > 0,
@@ -70,7 +75,7 @@ def test_a_pg_cron_tick_audits_new_snapshots(cron_db, db, model_a):
                                 ).fetchone() == ("postgres", "done")
         finally:
             removed = conn.execute("SELECT blink_unschedule()").fetchone()[0]
-        assert removed == 4
+        assert removed == 5  # two workers, the trim, the monitoring and the refresh
         assert cron_db.execute(JOBS, [f"blink-%/{db.name}"]).fetchall() == []
         assert conn.execute("SELECT blink_unschedule()").fetchone()[0] == 0
 
