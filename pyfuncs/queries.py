@@ -147,13 +147,19 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "bigint[]", "text[]", "text[]"],
     ),
-    # Latest snapshot of every user that has no audit (or quarantine) by model $1, oldest first.
+    # Latest snapshot of every user of worker $4 of $3 (every user when $3 = 1) that has no
+    # audit (or quarantine) by model $1, oldest first.
     "pending_snapshots": (
         """
         SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM (
-            SELECT l.id FROM blink.latest_snapshots() l
-            WHERE blink.rescore_worker(l.user_id, $3) = $4
-              AND NOT EXISTS (SELECT FROM blink.risk_score_audits a
+            -- blink.latest_snapshots() of this worker's users ($4 of $3) only: the share
+            -- is taken before the lookups (a filter on latest_snapshots()'s rows would look
+            -- every user up first, so each of n workers would pay a whole run's lookups)
+            SELECT l.id
+            FROM (SELECT DISTINCT f.user_id FROM blink.feature_store_snapshots f
+                  WHERE blink.rescore_worker(f.user_id, $3) = $4) u
+            CROSS JOIN LATERAL blink.latest_snapshot(u.user_id) l
+            WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
                               WHERE a.snapshot_id = l.id AND a.model_id = $1)
               AND NOT EXISTS (SELECT FROM blink.unscorable_snapshots q
                               WHERE q.snapshot_id = l.id AND q.model_id = $1)
