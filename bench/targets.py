@@ -60,8 +60,10 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                  f"one statement over {batch.get('rows')} users; fetch "
                  f"{_fmt_us(fetch_us)}, kernel {_fmt_us(kernel_us)}, blink_score "
                  f"{_fmt_us(score_us)}"
-                 + (f"; median of {len(per_call)} rounds, each with its own fetch and the "
-                    "faster of the kernel passes before and after it" if per_call else ""),
+                 + (f"; median of {len(per_call)} rounds, each side the faster of its two "
+                    "passes in the round (fetch and blink_score in turns, the kernel before "
+                    "and after)" if per_call else "")
+                 + _one_pass_note(batch.get("blink_score_per_row_round_ratios_one_pass")),
                  _spread(per_call) if per_call else (ratio(score_us, limit), None, None),
                  "<=", 1.5))
 
@@ -101,8 +103,10 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                  f"same users, snapshots read in the statement; a row: table read "
                  f"{_fmt_us(read_us, 2)}, kernel {_fmt_us(kernel_us, 2)} (one thread), batch "
                  f"{_fmt_us(batch_us, 2)}"
-                 + (f"; median of {len(paired)} rounds, each with its own read and the "
-                    "faster of the kernel passes before and after it" if paired else "")
+                 + (f"; median of {len(paired)} rounds, each side the faster of its two "
+                    "passes in the round (read and batch in turns, the kernel before and "
+                    "after)" if paired else "")
+                 + _one_pass_note(batch.get("blink_score_batch_round_ratios_one_pass"))
                  + _kernel_alone_note(statistics.median(alone) if alone
                                       else ratio(kernel_us, batch_us))
                  + _tl2cgen_note(ratio(batch.get("blink_score_batch_rows_per_s"),
@@ -156,6 +160,12 @@ def _tl2cgen_note(value: float | None) -> str:
     """The same figure against TL2cgen's code alone, the raw kernel the issue first measured:
     information beside the verdict, which stays against the faster kernel (bench.kernel)."""
     return "" if value is None else f"; against TL2cgen's code alone {value:.3g}x"
+
+
+def _one_pass_note(values: list[float] | None) -> str:
+    """The same rounds' median with one pass of the statements, as judged before session 19:
+    information beside the verdict."""
+    return "" if not values else f"; one pass each {statistics.median(values):.3g}x"
 
 
 def _workers_note(expl: dict[str, Any], contrib: float | None) -> str:

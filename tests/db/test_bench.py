@@ -105,7 +105,14 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert results["batch"]["table_read_rows_per_s"] > 0
     alone = results["batch"]["blink_score_batch_round_ratios_to_kernel"]
     with_read = results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"]
-    assert len(alone) == len(with_read) == BATCH_ROUNDS
+    one_pass = results["batch"]["blink_score_batch_round_ratios_one_pass"]
+    assert len(alone) == len(with_read) == len(one_pass) == BATCH_ROUNDS
+    assert all(r > 0 for r in one_pass)
+    assert "one pass each" in results["targets"][5]["measured_as"]
+    per_call = results["batch"]["blink_score_per_row_round_ratios_one_pass"]
+    assert len(per_call) == len(
+        results["batch"]["blink_score_per_row_round_ratios_to_fetch_and_kernel"]) > 0
+    assert "one pass each" in results["targets"][0]["measured_as"]
     assert all(r > a > 0 for a, r in zip(alone, with_read, strict=True))
     assert results["cold_start"]["first_call_ms"] > 0
     assert results["reload"]["calls_until_new_model"] == [1] * results["reload"]["repeats"]

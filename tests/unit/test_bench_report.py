@@ -379,6 +379,12 @@ def test_the_batch_is_judged_by_its_rounds_against_the_table_read_and_the_kernel
     assert batch["pass"] is True
     assert "median of 3 rounds" in batch["measured_as"]
     assert "against the kernel alone 0.6x" in batch["measured_as"]
+    assert "one pass each" not in batch["measured_as"]  # a results file from before
+    # Since session 19 each side is the faster of two passes; one pass is information only.
+    results["batch"]["blink_score_batch_round_ratios_one_pass"] = [0.4, 0.62, 0.9]
+    batch = targets.judge(results)[5]
+    assert (batch["value"], batch["pass"]) == (0.75, True)
+    assert "one pass each 0.62x" in batch["measured_as"]
     results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"] = [0.6, 0.65, 0.8]
     assert targets.judge(results)[5]["pass"] is False
     # Without the table read there is no reference: n/a, not a verdict against the kernel.
