@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import psycopg
@@ -169,24 +169,37 @@ def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
 PER_CALL_ROUNDS = 3
 
 
+class _Round(NamedTuple):
+    """One round's seconds: the kernel's faster pass before and after, each statement's
+    faster pass in the round, and each statement's first pass (one pass, before session 19)."""
+
+    kernel_s: float
+    reference_s: float
+    blink_s: float
+    reference_1: float
+    blink_1: float
+
+
+def _rounds(count: int, kernel: Kernel, reference: Callable[[], float],
+            blink: Callable[[], float]) -> list[_Round]:
+    """``count`` rounds of a reference statement and blink's in turns (_passes), each
+    between two passes of the kernel (_between)."""
+    return [_Round(kernel_s, *passes) for kernel_s, passes in (
+        _between(kernel.seconds, partial(_passes, reference, blink)) for _ in range(count))]
+
+
 def _per_call_rounds(admin: psycopg.Connection, app: psycopg.Connection, kernel: Kernel,
                      rows: int) -> tuple[float, float, list[float], list[float]]:
     """Median seconds of FETCH_ALL and SCORE_ALL, and each round's blink_score time over
     (fetch + kernel) time, each the faster of its two passes in the round (_passes); then
     the same ratios from one pass of the fetch and of blink_score (before session 19)."""
-    fetch_times: list[float] = []
-    score_times: list[float] = []
-    ratios: list[float] = []
-    one_pass: list[float] = []
-    for _ in range(PER_CALL_ROUNDS):
-        kernel_s, (fetch_s, score_s, fetch_1, score_1) = _between(kernel.seconds, partial(
-            _passes, partial(_counted_seconds, admin, FETCH_ALL, rows, "the fetch"),
-            partial(_counted_seconds, app, SCORE_ALL, rows, "blink_score")))
-        fetch_times.append(fetch_s)
-        score_times.append(score_s)
-        ratios.append(round(score_s / (fetch_s + kernel_s), 4))
-        one_pass.append(round(score_1 / (fetch_1 + kernel_s), 4))
-    return statistics.median(fetch_times), statistics.median(score_times), ratios, one_pass
+    rounds = _rounds(PER_CALL_ROUNDS, kernel,
+                     partial(_counted_seconds, admin, FETCH_ALL, rows, "the fetch"),
+                     partial(_counted_seconds, app, SCORE_ALL, rows, "blink_score"))
+    return (statistics.median(r.reference_s for r in rounds),
+            statistics.median(r.blink_s for r in rounds),
+            [round(r.blink_s / (r.reference_s + r.kernel_s), 4) for r in rounds],
+            [round(r.blink_1 / (r.reference_1 + r.kernel_s), 4) for r in rounds])
 
 
 def _batch_rounds(admin: psycopg.Connection, app: psycopg.Connection, kernel: Kernel,
@@ -195,22 +208,14 @@ def _batch_rounds(admin: psycopg.Connection, app: psycopg.Connection, kernel: Ke
     and (table read + kernel) / batch (time), each the faster of its two passes in the
     round (_passes); then the second ratio from one pass of the read and of the batch
     (before session 19)."""
-    read_times: list[float] = []
-    batch_times: list[float] = []
-    ratios: list[float] = []
-    limits: list[float] = []
-    one_pass: list[float] = []
-    for _ in range(BATCH_ROUNDS):
-        kernel_s, (read_s, batch_s, read_1, batch_1) = _between(kernel.seconds, partial(
-            _passes, partial(_counted_seconds, admin, TABLE_READ, rows, "the table read"),
-            partial(_counted_seconds, app, BATCH_ALL, rows, "blink_score_batch")))
-        read_times.append(read_s)
-        batch_times.append(batch_s)
-        ratios.append(round(kernel_s / batch_s, 4))
-        limits.append(round((read_s + kernel_s) / batch_s, 4))
-        one_pass.append(round((read_1 + kernel_s) / batch_1, 4))
-    return (statistics.median(read_times), statistics.median(batch_times), ratios, limits,
-            one_pass)
+    rounds = _rounds(BATCH_ROUNDS, kernel,
+                     partial(_counted_seconds, admin, TABLE_READ, rows, "the table read"),
+                     partial(_counted_seconds, app, BATCH_ALL, rows, "blink_score_batch"))
+    return (statistics.median(r.reference_s for r in rounds),
+            statistics.median(r.blink_s for r in rounds),
+            [round(r.kernel_s / r.blink_s, 4) for r in rounds],
+            [round((r.reference_s + r.kernel_s) / r.blink_s, 4) for r in rounds],
+            [round((r.reference_1 + r.kernel_s) / r.blink_1, 4) for r in rounds])
 
 
 def _passes(reference: Callable[[], float],
