@@ -119,12 +119,16 @@ CREATE TABLE blink.feature_store_snapshots (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     feature_vector bytea,  -- The features as the champion reads them, filled on every insert and update: big-endian float8s (float8send) in the model's order, NaN missing, category codes for categorical features. NULL when a value needs Python's conversion (or its error).
     feature_layout uuid,  -- blink.feature_layout the vector was built for (the champion's at the time); NULL before any champion.
+    written_xid xid8 DEFAULT pg_current_xact_id(),  -- blink's: the transaction that wrote the row (on INSERT, and on an UPDATE of user_id or snapshot_at). Rescoring reads the rows written since its last complete run through it.
     CONSTRAINT feature_store_snapshots_pkey PRIMARY KEY (id),
     CONSTRAINT feature_store_snapshots_features_check CHECK ((jsonb_typeof(features) = 'object'::text)),
     CONSTRAINT feature_store_snapshots_user_id_check CHECK ((user_id <> ''::text))
 );
 CREATE INDEX feature_store_snapshots_user_latest ON blink.feature_store_snapshots USING btree (user_id, snapshot_at DESC, id DESC);
+CREATE INDEX feature_store_snapshots_written ON blink.feature_store_snapshots USING btree (written_xid) WHERE (written_xid IS NOT NULL);
+CREATE TRIGGER feature_store_snapshots_rewritten BEFORE UPDATE OF user_id, snapshot_at, written_xid ON blink.feature_store_snapshots FOR EACH ROW WHEN (((old.user_id IS DISTINCT FROM new.user_id) OR (old.snapshot_at IS DISTINCT FROM new.snapshot_at) OR (old.written_xid IS DISTINCT FROM new.written_xid))) EXECUTE FUNCTION blink.snapshot_written();
 CREATE TRIGGER feature_store_snapshots_vector BEFORE INSERT OR UPDATE ON blink.feature_store_snapshots FOR EACH ROW EXECUTE FUNCTION blink.fill_feature_vector();
+CREATE TRIGGER feature_store_snapshots_written BEFORE INSERT ON blink.feature_store_snapshots FOR EACH ROW WHEN ((new.written_xid IS DISTINCT FROM pg_current_xact_id())) EXECUTE FUNCTION blink.snapshot_written();
 GRANT SELECT ON blink.feature_store_snapshots TO blink_trainer;
 
 -- Deployments whose layout every stored feature vector was rebuilt for (blink_refresh_feature_vectors); later snapshots get that layout when written.
@@ -357,6 +361,20 @@ CREATE TABLE blink.repayment_outcomes (
 CREATE INDEX repayment_outcomes_issued_at ON blink.repayment_outcomes USING btree (issued_at);
 CREATE INDEX repayment_outcomes_user ON blink.repayment_outcomes USING btree (user_id, issued_at);
 GRANT SELECT ON blink.repayment_outcomes TO blink_trainer;
+
+-- Where rescoring goes on from, per model and share: snapshots written by transactions before written_before were looked at by a complete run; swept_at is its last run over every user; cluster_id the server's system identifier. Delete rows to make the next runs read every user.
+CREATE TABLE blink.rescore_cursors (
+    model_id bigint NOT NULL,
+    workers integer NOT NULL,
+    worker integer NOT NULL,
+    written_before xid8 NOT NULL,
+    swept_at timestamp with time zone NOT NULL,
+    cluster_id bigint NOT NULL,
+    CONSTRAINT rescore_cursors_pkey PRIMARY KEY (model_id, workers, worker),
+    CONSTRAINT rescore_cursors_check CHECK (((worker >= 0) AND (worker < workers))),
+    CONSTRAINT rescore_cursors_model_id_fkey FOREIGN KEY (model_id) REFERENCES blink.blink_models(id),
+    CONSTRAINT rescore_cursors_workers_check CHECK ((workers >= 1))
+);
 
 -- Append-only: how each retrain request ended (the model the trainer built, if any, and its promotion decision or error).
 CREATE TABLE blink.retrain_request_results (

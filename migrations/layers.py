@@ -118,14 +118,18 @@ def dropped_data(sql: str) -> list[tuple[str, str | None]]:
 # monitoring policy is also in blink.monitoring_policy_history, which is checked.
 # Tables a downgrade may drop with their rows: settings (the upgrade restores the defaults)
 # and bookkeeping that blink derives again.
-NOT_DATA_TABLES = {"blink.monitoring_policy", "blink.feature_vector_refreshes"}
+NOT_DATA_TABLES = {"blink.monitoring_policy", "blink.feature_vector_refreshes",
+                   "blink.rescore_cursors"}
+# Columns a downgrade may drop with their values: bookkeeping nobody wrote (without
+# written_xid and rescore_cursors, rescoring reads every user, as it did before 0014).
+NOT_DATA_COLUMNS = {("blink.feature_store_snapshots", "written_xid")}
 
 
 def data_at_risk(conn: Any, sql: str) -> list[str]:
     """What a down step would destroy: tables with rows and non-null columns, with counts."""
     at_risk = []
     for table, column in dropped_data(sql):
-        if column is None and table in NOT_DATA_TABLES:
+        if (table, column) in NOT_DATA_COLUMNS or (column is None and table in NOT_DATA_TABLES):
             continue
         if conn.execute("SELECT to_regclass(%s)", [table]).fetchone()[0] is None:
             continue

@@ -17,6 +17,30 @@ _LIBRARY_PLACE = """current_setting('data_directory') AS data_directory,
                (SELECT d.oid FROM pg_catalog.pg_database d
                 WHERE d.datname = current_database())::bigint AS database_oid"""
 
+# The latest snapshot of every user of worker $4 of $3 (every user when $3 = 1) that has no
+# audit (or quarantine) by model $1, oldest first, at most $2; {written} narrows the users to
+# those with a recently written snapshot. horizon: every transaction older than it had ended
+# when this statement's snapshot was taken, so each snapshot it wrote is in this answer's
+# view; a later run may start from it (rescore.pending).
+_PENDING = """
+    SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids,
+           pg_snapshot_xmin(pg_current_snapshot())::text AS horizon
+    FROM (
+        -- blink.latest_snapshots() of this worker's users ($4 of $3) only: the share is
+        -- taken before the lookups (a filter on latest_snapshots()'s rows would look every
+        -- user up first, so each of n workers would pay a whole run's lookups)
+        SELECT l.id
+        FROM (SELECT DISTINCT f.user_id FROM blink.feature_store_snapshots f
+              WHERE blink.rescore_worker(f.user_id, $3) = $4 {written}) u
+        CROSS JOIN LATERAL blink.latest_snapshot(u.user_id) l
+        WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
+                          WHERE a.snapshot_id = l.id AND a.model_id = $1)
+          AND NOT EXISTS (SELECT FROM blink.unscorable_snapshots q
+                          WHERE q.snapshot_id = l.id AND q.model_id = $1)
+        ORDER BY l.id LIMIT $2
+    ) q
+"""
+
 _QUERIES: dict[str, tuple[str, list[str]]] = {
     # The champion and the user's latest snapshot in one round trip (blink_decide).
     "champion_and_snapshot": (
@@ -147,26 +171,35 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
         """,
         ["bigint", "bigint[]", "text[]", "text[]"],
     ),
-    # Latest snapshot of every user of worker $4 of $3 (every user when $3 = 1) that has no
-    # audit (or quarantine) by model $1, oldest first.
-    "pending_snapshots": (
+    # Pending snapshots: see _PENDING. Every user of the share, or (…_written_since) only
+    # the users with a snapshot written by transaction $5 or later.
+    "pending_snapshots": (_PENDING.replace("{written}", ""),
+                          ["bigint", "integer", "integer", "integer"]),
+    "pending_snapshots_written_since": (
+        _PENDING.replace("{written}", "AND f.written_xid >= $5"),
+        ["bigint", "integer", "integer", "integer", "xid8"],
+    ),
+    # Where the share's last complete run left model $1's rescoring (rescore.pending).
+    "rescore_cursor": (
         """
-        SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM (
-            -- blink.latest_snapshots() of this worker's users ($4 of $3) only: the share
-            -- is taken before the lookups (a filter on latest_snapshots()'s rows would look
-            -- every user up first, so each of n workers would pay a whole run's lookups)
-            SELECT l.id
-            FROM (SELECT DISTINCT f.user_id FROM blink.feature_store_snapshots f
-                  WHERE blink.rescore_worker(f.user_id, $3) = $4) u
-            CROSS JOIN LATERAL blink.latest_snapshot(u.user_id) l
-            WHERE NOT EXISTS (SELECT FROM blink.risk_score_audits a
-                              WHERE a.snapshot_id = l.id AND a.model_id = $1)
-              AND NOT EXISTS (SELECT FROM blink.unscorable_snapshots q
-                              WHERE q.snapshot_id = l.id AND q.model_id = $1)
-            ORDER BY l.id LIMIT $2
-        ) q
+        SELECT written_before::text AS written_before,
+               swept_at > now() - $4::interval AS swept_recently,
+               cluster_id = (SELECT system_identifier FROM pg_control_system()) AS here
+        FROM blink.rescore_cursors WHERE model_id = $1 AND workers = $2 AND worker = $3
         """,
-        ["bigint", "integer", "integer", "integer"],
+        ["bigint", "integer", "integer", "text"],
+    ),
+    # After a complete run: its horizon, and (if it read every user) now as its sweep.
+    "advance_rescore_cursor": (
+        """
+        INSERT INTO blink.rescore_cursors AS c (model_id, workers, worker, written_before,
+                                                swept_at, cluster_id)
+        SELECT $1, $2, $3, $4, now(), system_identifier FROM pg_control_system()
+        ON CONFLICT (model_id, workers, worker) DO UPDATE
+        SET written_before = excluded.written_before, cluster_id = excluded.cluster_id,
+            swept_at = CASE WHEN $5 THEN excluded.swept_at ELSE c.swept_at END
+        """,
+        ["bigint", "integer", "integer", "xid8", "boolean"],
     ),
     "snapshot_documents": (
         """

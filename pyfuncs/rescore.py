@@ -10,6 +10,8 @@ by that model: new data since the last score, or a new champion since then. The 
   a hash of the user id), so that many runs, one per worker and each in its own backend,
   rescore on as many cores at once: they share the lock among themselves, and each
   worker's own lock keeps two runs of one worker apart (docs/rescoring.md, "More cores");
+* finds them, after a complete run, among the users with a snapshot written since (see
+  ``pending``), and reads every user only for a new model or split and once a day;
 * scores the champion's pending users first, then each shadow model's, in batches: one SPI
   fetch, one compiled-predict call, one pred_contrib call and one INSERT per batch;
 * stops starting new batches after ``max_seconds`` or ``max_users`` per model;
@@ -65,6 +67,49 @@ class Limits:
                    int(workers))
 
 
+# A share reads every user at least this often, whatever its cursor says: the one way to
+# see a change that writes no snapshot (a user's latest snapshot deleted, so an older one is
+# the latest again; a row moved away from a user), or a written_xid a writer set itself.
+FULL_SCAN_EVERY = "24 hours"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A model's pending snapshot ids for one run, and where the next run may start."""
+
+    model_id: int
+    limits: Limits
+    ids: list[int]
+    horizon: str  # xid8: every snapshot written before it was in this answer's view
+    every_user: bool  # found by reading every user of the share, not only the written ones
+
+    def advance(self, plpy: Any, GD: dict) -> None:
+        """Record that a run did all of it: the next run reads only what was written since."""
+        queries.run(plpy, GD, "advance_rescore_cursor", self.model_id, self.limits.workers,
+                    self.limits.worker, self.horizon, self.every_user)
+
+
+def pending(plpy: Any, GD: dict, model_id: int, limits: Limits) -> Pending:
+    """Model ``model_id``'s pending snapshots in ``limits``' share, oldest first.
+
+    After a complete run, a share's next run looks only at the users with a snapshot
+    written since (blink.rescore_cursors: the oldest transaction still running when that
+    run looked, so a snapshot committed late is never skipped); a tick with little new data
+    costs little, however many users there are. With no cursor yet (a new model, a new
+    split, a first run), a last full scan FULL_SCAN_EVERY ago, or a cursor of another
+    server's transactions (a database restored from a dump), it reads every user.
+    """
+    cursor = queries.one(plpy, GD, "rescore_cursor", model_id, limits.workers, limits.worker,
+                         FULL_SCAN_EVERY)
+    every_user = cursor is None or not (cursor["swept_recently"] and cursor["here"])
+    args = [model_id, limits.max_users, limits.workers, limits.worker]
+    row = (queries.one(plpy, GD, "pending_snapshots", *args) if every_user else
+           queries.one(plpy, GD, "pending_snapshots_written_since", *args,
+                       cursor["written_before"]))  # type: ignore[index]
+    assert row is not None  # an aggregate: always one row
+    return Pending(model_id, limits, list(row["ids"]), row["horizon"], every_user)
+
+
 def rescore_pending(plpy: Any, GD: dict, limits: Limits,
                     clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Run once; returns a summary (what was scored, whether everything pending was done).
@@ -81,7 +126,7 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
     summary: dict[str, Any] = {
         "ran": False, "champion_id": None, "scored": 0, "shadow_scored": {},
         "invalid_snapshots": 0, "quarantined": 0, "batches": 0, "complete": False,
-        "seconds": 0.0, "worker": limits.worker, "workers": limits.workers,
+        "seconds": 0.0, "worker": limits.worker, "workers": limits.workers, "full_scans": [],
     }
     lock = queries.one(plpy, GD, "rescore_lock", limits.workers, limits.worker)
     if lock and lock["standby"]:
@@ -112,21 +157,24 @@ def rescore_pending(plpy: Any, GD: dict, limits: Limits,
             complete = False
             break
         scorer = model.loaded(plpy, GD, model_id)
-        pending = list(queries.one(plpy, GD, "pending_snapshots", model_id, limits.max_users,
-                                 limits.workers, limits.worker)["ids"])  # type: ignore[index]
-        if len(pending) >= limits.max_users:
-            complete = False  # there may be more than this run may take
+        found = pending(plpy, GD, model_id, limits)
+        if found.every_user:
+            summary["full_scans"].append(model_id)
+        done = len(found.ids) < limits.max_users  # else there may be more than it may take
         written = 0
-        for first in range(0, len(pending), limits.batch_size):
+        for first in range(0, len(found.ids), limits.batch_size):
             if clock() - start >= limits.max_seconds:
-                complete = False
+                done = False
                 break
-            batch = snapshots.by_id(plpy, GD, pending[first:first + limits.batch_size],
+            batch = snapshots.by_id(plpy, GD, found.ids[first:first + limits.batch_size],
                                     scorer)
             invalid.extend(batch.invalid)
             summary["quarantined"] += audits.quarantine(plpy, GD, model_id, batch.invalid)
             written += audits.audit_batch(plpy, GD, scorer, batch, table, source)
             summary["batches"] += 1
+        if done:
+            found.advance(plpy, GD)
+        complete = complete and done
         if source == audits.RESCORE:
             summary["scored"] = written
         else:

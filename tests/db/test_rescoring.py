@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from devenv.cluster import wait_for
 from tests.fix_db import APP_USER, TRAINER_USER, insert_snapshots, install
@@ -92,6 +93,104 @@ def test_bounded_runs_pick_up_where_the_last_one_stopped(scored_db, model_a):
         count = conn.execute("SELECT count(*), count(DISTINCT snapshot_id) "
                              "FROM blink.risk_score_audits").fetchone()
     assert count == (n, n)
+
+
+def cursors(conn) -> list[tuple]:
+    return conn.execute("SELECT model_id, workers, worker FROM blink.rescore_cursors "
+                        "ORDER BY 1, 2, 3").fetchall()
+
+
+def test_after_a_complete_run_the_next_reads_only_what_was_written_since(scored_db, model_a):
+    docs = model_a.population.documents()
+    with scored_db.connect() as conn:
+        champion = conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0]
+        first = rescore(conn, max_users=500)
+        assert first["full_scans"] == [champion] and not first["complete"]
+        assert cursors(conn) == []  # cut short: the next run still reads every user
+        rest = rescore(conn)
+        assert rest["full_scans"] == [champion] and rest["complete"]
+        assert cursors(conn) == [(champion, 1, 0)]
+        idle = rescore(conn)
+        assert (idle["scored"], idle["full_scans"], idle["complete"]) == (0, [], True)
+
+        insert_snapshots(conn, ["user-1", "user-2", "user-3"], docs[10:13])
+        # a writer's own written_xid (a copy of rows: NULL, or another server's) is replaced
+        conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features, written_xid)"
+                     " VALUES ('user-8', %s, NULL), ('user-9', %s, '3')",
+                     [Jsonb(docs[16]), Jsonb(docs[17])])
+        new = rescore(conn)
+        assert (new["scored"], new["full_scans"]) == (5, [])
+        # a cursor of another server's transactions (a restored dump) is not used
+        conn.execute("UPDATE blink.rescore_cursors SET cluster_id = cluster_id + 1")
+        assert rescore(conn)["full_scans"] == [champion]
+        assert rescore(conn)["full_scans"] == []
+        # A change that writes no snapshot is not seen until the daily full scan: a new
+        # user's latest snapshot deleted, its older one (never scored) is the latest again.
+        insert_snapshots(conn, ["new-user"], docs[14:15])
+        assert rescore(conn)["scored"] == 1
+        older = conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at,"
+                             " features) VALUES ('new-user', now() - interval '1 year', %s) "
+                             "RETURNING id", [Jsonb(docs[15])]).fetchone()[0]
+        assert rescore(conn)["scored"] == 0  # written, but not the latest: nothing to do
+        conn.execute("DELETE FROM blink.feature_store_snapshots WHERE id = "
+                     "(SELECT id FROM blink.latest_snapshot('new-user'))")
+        assert rescore(conn)["scored"] == 0
+        conn.execute("UPDATE blink.rescore_cursors SET swept_at = now() - interval '25 hours'")
+        swept = rescore(conn)
+        assert (swept["scored"], swept["full_scans"]) == (1, [champion])
+        assert conn.execute("SELECT snapshot_id FROM blink.risk_score_audits "
+                            "ORDER BY id DESC LIMIT 1").fetchone()[0] == older
+
+
+def test_a_snapshot_moved_to_a_later_time_is_rescored(scored_db, model_a):
+    docs = model_a.population.documents()
+    with scored_db.connect() as conn:
+        rescore(conn)
+        moved = conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at,"
+                             " features) VALUES ('user-7', now() - interval '1 year', %s) "
+                             "RETURNING id", [Jsonb(docs[20])]).fetchone()[0]
+        assert rescore(conn)["scored"] == 0
+        conn.execute("UPDATE blink.feature_store_snapshots SET feature_vector = feature_vector")
+        assert rescore(conn)["scored"] == 0  # a vector refresh moves nothing
+        conn.execute("UPDATE blink.feature_store_snapshots SET snapshot_at = now() + "
+                     "interval '1 day' WHERE id = %s", [moved])
+        summary = rescore(conn)
+        assert (summary["scored"], summary["full_scans"]) == (1, [])
+        assert conn.execute("SELECT snapshot_id FROM blink.risk_score_audits "
+                            "ORDER BY id DESC LIMIT 1").fetchone()[0] == moved
+
+
+def test_a_snapshot_committed_after_a_run_looked_is_not_skipped(scored_db, model_a):
+    """The cursor stops at the oldest transaction still running when a run looked, so a
+    snapshot whose transaction began before and committed after a run is read next time."""
+    docs = model_a.population.documents()
+    with scored_db.connect(autocommit=False) as writer, scored_db.connect() as conn:
+        rescore(conn)
+        insert_snapshots(writer, ["user-5"], docs[30:31])  # written, not yet committed
+        insert_snapshots(conn, ["user-6"], docs[31:32])  # a later transaction, committed
+        summary = rescore(conn)
+        assert summary["scored"] == 1 and summary["complete"]
+        writer.commit()
+        late = rescore(conn)
+        assert (late["scored"], late["full_scans"]) == (1, [])
+        users = [r[0] for r in conn.execute(
+            "SELECT user_id FROM blink.risk_score_audits ORDER BY id DESC LIMIT 2")]
+    assert users == ["user-5", "user-6"]
+
+
+def test_each_share_and_model_keeps_its_own_cursor(scored_db, model_a, model_b):
+    with scored_db.connect() as conn:
+        a = conn.execute("SELECT model_id FROM blink_champion()").fetchone()[0]
+        for k in range(2):
+            rescore(conn, worker=k, workers=2)
+        assert cursors(conn) == [(a, 2, 0), (a, 2, 1)]
+        every = rescore(conn)  # a split of its own: no cursor yet, so every user
+        assert (every["scored"], every["full_scans"]) == (0, [a])
+        b = install(conn, model_b.artifact)
+        summary = rescore(conn)  # a new champion has no cursor: every user is pending
+        users = len(model_a.population.user_ids)  # the snapshots in scored_db
+        assert (summary["scored"], summary["full_scans"]) == (users, [b])
+        assert cursors(conn) == [(a, 1, 0), (a, 2, 0), (a, 2, 1), (b, 1, 0)]
 
 
 def test_an_overlapping_run_returns_at_once(scored_db, model_a):
@@ -320,4 +419,4 @@ def test_summary_is_json_with_exact_counts(scored_db, model_a):
     assert summary == {"ran": True, "champion_id": champion, "scored": users,
                        "shadow_scored": {}, "invalid_snapshots": 0, "quarantined": 0,
                        "batches": -(-users // 500), "complete": True, "worker": 0,
-                       "workers": 1}
+                       "workers": 1, "full_scans": [champion]}

@@ -157,6 +157,34 @@ def test_user_ids_compare_as_bytes_after_an_upgrade_from_a_live_install(empty_db
         assert conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone() == (2,)
 
 
+SNAPSHOTS_FILE = "SELECT pg_relation_filenode('blink.feature_store_snapshots')"
+
+
+def test_rescore_cursors_arrive_without_rewriting_snapshots_and_leave_freely(empty_db, model_a):
+    # 0014 adds written_xid without rewriting the table (rows written before keep NULL: the
+    # first run of each model reads every user); a downgrade drops only bookkeeping.
+    migrate.upgrade(empty_db.dsn(), "0013_rescore_workers")
+    with empty_db.connect() as conn:
+        layers.apply_api(conn)  # what an install with 0013 as head had
+        install(conn, model_a.artifact)
+        insert_snapshots(conn, ["user-old"], model_a.population.documents()[:1])
+        file_before = conn.execute(SNAPSHOTS_FILE).fetchone()
+    migrate.upgrade(empty_db.dsn())
+    with empty_db.connect() as conn:
+        assert conn.execute(SNAPSHOTS_FILE).fetchone() == file_before
+        insert_snapshots(conn, ["user-new"], model_a.population.documents()[1:2])
+        assert conn.execute("SELECT user_id, written_xid IS NOT NULL FROM "
+                            "blink.feature_store_snapshots ORDER BY id").fetchall() == [
+            ("user-old", False), ("user-new", True)]
+        first = conn.execute("SELECT blink_rescore_pending()").fetchone()[0]
+        assert first["scored"] == 2 and first["full_scans"] == [first["champion_id"]]
+        assert conn.execute("SELECT count(*) FROM blink.rescore_cursors").fetchone() == (1,)
+    migrate.downgrade(empty_db.dsn(), "0013_rescore_workers")  # no drop_data needed
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM blink.feature_store_snapshots").fetchone() == (2,)
+        assert conn.execute("SELECT to_regclass('blink.rescore_cursors')").fetchone() == (None,)
+
+
 def test_downgrade_refuses_to_delete_data_unless_confirmed(db):
     with db.connect() as conn:
         conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features) "
@@ -219,7 +247,7 @@ def test_schema_file_shows_every_table_as_installed(template_db):
          "repayment_outcomes", "risk_score_audits",
          "unscorable_snapshots", "vetted_models", "monitoring_actions", "monitoring_events",
          "monitoring_metrics", "monitoring_policy", "monitoring_policy_history",
-         "monitoring_runs", "retrain_request_results", "retrain_requests"])
+         "monitoring_runs", "rescore_cursors", "retrain_request_results", "retrain_requests"])
 
 
 def test_sql_surface_matches_the_expected_file(template_db):
