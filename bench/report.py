@@ -106,6 +106,14 @@ def table(results: dict[str, Any]) -> str:
             r = e["ratios_to_pred_contrib"].get(key)
             lines.append(f"  {key.removesuffix('_rows_per_s'):<40}{_fmt(value, 0):>14}  "
                          f"{'reference' if r is None else _fmt(r, 4) + 'x'}")
+    if "rescore_idle_tick_ms" in e:
+        lines.append(
+            f"  an idle rescoring tick (nothing pending, {e['rescore_idle_tick_users']:,} users):"
+            f" {_fmt(e['rescore_idle_tick_ms'])} ms from the snapshots written since the last"
+            f" run, {_fmt(e['rescore_idle_tick_every_user_ms'])} ms reading every user ("
+            f"{_fmt(ratio(e['rescore_idle_tick_every_user_ms'], e['rescore_idle_tick_ms']), 1)}x)")
+    elif "rescore_idle_tick" in e:
+        lines.append(f"  an idle rescoring tick: {e['rescore_idle_tick']}")
     for name in e.get("absent", []):
         lines.append(f"  {name}: not in this checkout, not measured")
     lines.append("")

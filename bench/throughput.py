@@ -321,6 +321,7 @@ def explanations(env: Environment, rows: int, rescore_users: int, rescore_second
                 result.update(rescore_with_workers(
                     env, rescore_workers, (rescore_users - rescore_users // 2) // rescore_workers,
                     rescore_seconds))
+            result.update(idle_ticks(admin, rescore_seconds))
         else:
             result["absent"].append(RESCORE_SIGNATURE)
     result["ratios_to_pred_contrib"] = {
@@ -387,6 +388,42 @@ def rescore_with_workers(env: Environment, workers: int, max_users: int,
     return {"rescore_workers": workers, "rescore_workers_summaries": summaries,
             "rescore_workers_users": scored,
             "blink_rescore_pending_workers_rows_per_s": rows_per_s(scored, seconds)}
+
+
+IDLE_TICKS = 3
+RESCORE_ONCE = "SELECT blink_rescore_pending(max_seconds => %s)"
+
+
+def idle_ticks(conn: psycopg.Connection, max_seconds: float) -> dict[str, Any]:
+    """What a rescoring tick costs when nothing changed (information, not a target).
+
+    One run finishes whatever is pending, which leaves the cursors of a complete run. Then
+    IDLE_TICKS times in turns: a run that finds its pending users among the snapshots
+    written since (nothing), and a run that reads every user (the cursors aged past
+    rescore.FULL_SCAN_EVERY, as on a new champion or the daily full scan); medians.
+    """
+    done = _one(conn, RESCORE_ONCE, [max_seconds])
+    if not done["complete"]:
+        return {"rescore_idle_tick": f"not measured: the run finishing the pending users "
+                                     f"was cut short ({done})"}
+    since: list[float] = []
+    every: list[float] = []
+    for _ in range(IDLE_TICKS):
+        seconds, (summary,) = _timed_statement(conn, RESCORE_ONCE, [max_seconds])
+        if summary["scored"] or summary["full_scans"]:
+            raise RuntimeError(f"an idle tick scored or read every user: {summary}")
+        since.append(seconds)
+        conn.execute("UPDATE blink.rescore_cursors SET swept_at = swept_at - interval '2 days'")
+        seconds, (summary,) = _timed_statement(conn, RESCORE_ONCE, [max_seconds])
+        if summary["scored"] or summary["full_scans"] != [summary["champion_id"]]:
+            raise RuntimeError(f"a full scan tick scored or did not read every user: {summary}")
+        every.append(seconds)
+    users = _one(conn, "SELECT count(DISTINCT user_id) FROM blink.feature_store_snapshots")
+    return {"rescore_idle_tick_users": users,
+            "rescore_idle_tick_ms": round(statistics.median(since) * 1000, 2),
+            "rescore_idle_tick_every_user_ms": round(statistics.median(every) * 1000, 2),
+            "rescore_idle_tick_ms_rounds": [round(s * 1000, 2) for s in since],
+            "rescore_idle_tick_every_user_ms_rounds": [round(s * 1000, 2) for s in every]}
 
 
 def _one(conn: psycopg.Connection, sql: str, params: list[Any] | None = None) -> Any:

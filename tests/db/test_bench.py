@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bench.report import RESULT_KEYS
-from bench.throughput import BATCH_ROUNDS, EXPLAIN_ROUNDS
+from bench.throughput import BATCH_ROUNDS, EXPLAIN_ROUNDS, IDLE_TICKS
 from devenv.paths import REPO_ROOT
 
 
@@ -99,6 +99,12 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     assert explanations["rescore_workers_users"] == (config["n_users"] - explanations["rows"]
                                                      - 1 - explanations["rescore_users"])
     assert explanations["blink_rescore_pending_workers_rows_per_s"] > 0
+    # Idle ticks after a complete run: each way timed in turns (idle_ticks checks each
+    # run's summary: nothing scored, every user read only when the cursors were aged).
+    assert explanations["rescore_idle_tick_users"] == config["n_users"]
+    for key in ("rescore_idle_tick_ms_rounds", "rescore_idle_tick_every_user_ms_rounds"):
+        assert len(explanations[key]) == IDLE_TICKS and all(ms > 0 for ms in explanations[key])
+    assert "an idle rescoring tick (nothing pending" in done.stdout
     assert "2 workers at once" in results["targets"][6]["measured_as"]
     assert results["batch"]["blink_score_batch_rows_per_s"] > 0
     # The batch's rounds: each with its own table read, both ratios, the read one the larger.
