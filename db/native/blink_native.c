@@ -669,8 +669,9 @@ typedef struct Walk
 	MemoryContext cur_context;	/* holds cur when the index stored it compressed */
 } Walk;
 
-/* A batch walks when it has at least one id per WALK_DENSITY snapshots in the table (as of
- * its last ANALYZE or VACUUM): a step costs about a quarter of a lookup from the root. */
+/* A batch walks when it has at least one non-NULL id per WALK_DENSITY snapshots in the
+ * table (table_rows: as the planner estimates it now): a step costs about a quarter of a
+ * lookup from the root. */
 #define WALK_DENSITY 4
 /* An id not reached within this many entries is looked up from the root. */
 #define WALK_STEPS 8
@@ -755,19 +756,45 @@ sort_by_bytes(const Datum *users, int *order, int n)
 	pfree(keys);
 }
 
+/* The table's rows now: reltuples scaled to its current size, as the planner estimates;
+ * negative when unknown (never analyzed or vacuumed, or empty then and not now). */
+static double
+table_rows(Relation heap)
+{
+	double		rows = heap->rd_rel->reltuples;
+	BlockNumber pages = heap->rd_rel->relpages;
+	BlockNumber now = RelationGetNumberOfBlocks(heap);
+
+	if (rows < 0 || pages == 0)
+		return rows >= 0 && now == 0 ? 0 : -1;
+	return rows / pages * now;
+}
+
+/* The batch's ids that can have a snapshot (the non-NULL ones): what both ways through a
+ * dense batch (walk_order, scans_table) weigh against the table's rows. */
+static int
+batch_ids(const Batch *b)
+{
+	int			ids = 0;
+
+	for (int i = 0; i < b->n; i++)
+		ids += !b->user_nulls[i];
+	return ids;
+}
+
 /* The positions of the batch's non-NULL ids in the index's order of the ids, their count
  * in *count; NULL when the batch does not walk (sparse, the table never analyzed, or an
  * index that does not order ids as text does). */
 static int *
 walk_order(Snapshots *s, const Batch *b, Walk *w, int *count)
 {
-	double		snapshots = s->heap->rd_rel->reltuples;	/* -1: never analyzed */
+	double		snapshots = table_rows(s->heap);	/* negative: unknown */
 	int		   *order;
 	int			n = 0;
 	bool		sorted = true;
 
 	if (s->index->rd_opfamily[0] != TEXT_BTREE_FAM_OID || snapshots < 0
-		|| (double) b->n * WALK_DENSITY < snapshots)
+		|| (double) batch_ids(b) * WALK_DENSITY < snapshots)
 		return NULL;
 	memset(&w->order, 0, sizeof(w->order));
 	w->order.ssup_cxt = CurrentMemoryContext;
@@ -937,28 +964,12 @@ typedef struct Latest
 	double		p;
 } Latest;
 
-/* The table's rows now: reltuples scaled to its current size, as the planner estimates;
- * negative when unknown (never analyzed or vacuumed, or empty then and not now). */
-static double
-table_rows(Relation heap)
-{
-	double		rows = heap->rd_rel->reltuples;
-	BlockNumber pages = heap->rd_rel->relpages;
-	BlockNumber now = RelationGetNumberOfBlocks(heap);
-
-	if (rows < 0 || pages == 0)
-		return rows >= 0 && now == 0 ? 0 : -1;
-	return rows / pages * now;
-}
-
 static bool
 scans_table(Snapshots *s, const Batch *b)
 {
 	double		rows = table_rows(s->heap);
-	int			ids = 0;
+	int			ids = batch_ids(b);
 
-	for (int i = 0; i < b->n; i++)
-		ids += !b->user_nulls[i];
 	return enable_seqscan && s->heap->rd_tableam == GetHeapamTableAmRoutine()
 		&& ids < SCAN_MAX_IDS && rows >= 0 && rows <= (double) ids * SCAN_DENSITY;
 }

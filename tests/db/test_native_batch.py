@@ -259,8 +259,12 @@ def test_a_dense_batch_reads_the_table_or_walks_the_index_and_finds_what_lookups
         walked = batch(conn, asked)
         walked_same_prefix = batch(conn, [u for u in asked if u is None or u.startswith("user-")])
         walks = sum("walks the index" in m for m in debug)
+        # the sparse ids padded with NULLs: dense only by its NULLs, which neither way
+        # counts (blink_native.c, batch_ids), so it looks its ids up from the root
+        padded_walk = batch(conn, sparse + [None] * len(stored))
         conn.execute("RESET enable_seqscan")
         looked_up = batch(conn, sparse)
+        padded = batch(conn, sparse + [None] * len(stored))
         conn.execute("RESET client_min_messages")
         assert not python_scored(conn)
         expected = python_answers(conn, [u for u in asked if u is not None])
@@ -271,6 +275,8 @@ def test_a_dense_batch_reads_the_table_or_walks_the_index_and_finds_what_lookups
     by_user = {r[0]: r for r in scanned}
     assert same_prefix == [r for r in scanned if r[0] is None or r[0].startswith("user-")]
     assert looked_up == [by_user[u] for u in sparse]
+    assert padded_walk == padded and padded[:len(sparse)] == looked_up
+    assert {(r[0], r[1]) for r in padded[len(sparse):]} == {(None, None)}
     for row in scanned:
         if row[0] is None or expected[row[0]] is None:  # no snapshot: blink_decide has no row
             assert row[1:4] + row[5:] == (None,) * 5
