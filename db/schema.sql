@@ -362,12 +362,13 @@ CREATE INDEX repayment_outcomes_issued_at ON blink.repayment_outcomes USING btre
 CREATE INDEX repayment_outcomes_user ON blink.repayment_outcomes USING btree (user_id, issued_at);
 GRANT SELECT ON blink.repayment_outcomes TO blink_trainer;
 
--- Where rescoring goes on from, per model and share: snapshots written by transactions before written_before were looked at by a complete run; swept_at is its last run over every user; cluster_id the server's system identifier. Delete rows to make the next runs read every user.
+-- Where rescoring goes on from, per model and share: snapshots written by transactions before written_before were looked at by the complete run of completed_at (now() - completed_at: how far behind rescoring is); swept_at is its last run over every user; cluster_id the server's system identifier. Delete rows to make the next runs read every user.
 CREATE TABLE blink.rescore_cursors (
     model_id bigint NOT NULL,
     workers integer NOT NULL,
     worker integer NOT NULL,
     written_before xid8 NOT NULL,
+    completed_at timestamp with time zone NOT NULL,
     swept_at timestamp with time zone NOT NULL,
     cluster_id bigint NOT NULL,
     CONSTRAINT rescore_cursors_pkey PRIMARY KEY (model_id, workers, worker),

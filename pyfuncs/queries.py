@@ -193,10 +193,11 @@ _QUERIES: dict[str, tuple[str, list[str]]] = {
     "advance_rescore_cursor": (
         """
         INSERT INTO blink.rescore_cursors AS c (model_id, workers, worker, written_before,
-                                                swept_at, cluster_id)
-        SELECT $1, $2, $3, $4, now(), system_identifier FROM pg_control_system()
+                                                completed_at, swept_at, cluster_id)
+        SELECT $1, $2, $3, $4, now(), now(), system_identifier FROM pg_control_system()
         ON CONFLICT (model_id, workers, worker) DO UPDATE
-        SET written_before = excluded.written_before, cluster_id = excluded.cluster_id,
+        SET written_before = excluded.written_before, completed_at = excluded.completed_at,
+            cluster_id = excluded.cluster_id,
             swept_at = CASE WHEN $5 THEN excluded.swept_at ELSE c.swept_at END
         """,
         ["bigint", "integer", "integer", "xid8", "boolean"],

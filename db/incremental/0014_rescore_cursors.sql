@@ -44,9 +44,10 @@ CREATE TABLE blink.rescore_cursors (
     workers        integer NOT NULL CHECK (workers >= 1),
     worker         integer NOT NULL CHECK (worker >= 0 AND worker < workers),
     written_before xid8 NOT NULL,
+    completed_at   timestamptz NOT NULL,
     swept_at       timestamptz NOT NULL,
     cluster_id     bigint NOT NULL,
     PRIMARY KEY (model_id, workers, worker)
 );
 COMMENT ON TABLE blink.rescore_cursors IS
-    'Where rescoring goes on from, per model and share: snapshots written by transactions before written_before were looked at by a complete run; swept_at is its last run over every user; cluster_id the server''s system identifier. Delete rows to make the next runs read every user.';
+    'Where rescoring goes on from, per model and share: snapshots written by transactions before written_before were looked at by the complete run of completed_at (now() - completed_at: how far behind rescoring is); swept_at is its last run over every user; cluster_id the server''s system identifier. Delete rows to make the next runs read every user.';

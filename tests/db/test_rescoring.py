@@ -110,10 +110,18 @@ def test_after_a_complete_run_the_next_reads_only_what_was_written_since(scored_
         rest = rescore(conn)
         assert rest["full_scans"] == [champion] and rest["complete"]
         assert cursors(conn) == [(champion, 1, 0)]
+        # completed_at: when rescoring last caught up (a run cut short leaves it)
+        completed = "SELECT completed_at FROM blink.rescore_cursors"
+        conn.execute("UPDATE blink.rescore_cursors SET completed_at = '2000-01-01'")
+        insert_snapshots(conn, ["user-1", "user-2"], docs[10:12])
+        assert rescore(conn, max_users=1)["scored"] == 1
+        assert conn.execute(completed).fetchone()[0].year == 2000
+        assert rescore(conn)["scored"] == 1
+        assert conn.execute(f"SELECT now() - ({completed}) < interval '1 minute'").fetchone()[0]
         idle = rescore(conn)
         assert (idle["scored"], idle["full_scans"], idle["complete"]) == (0, [], True)
 
-        insert_snapshots(conn, ["user-1", "user-2", "user-3"], docs[10:13])
+        insert_snapshots(conn, ["user-1", "user-2", "user-3"], docs[13:16])
         # a writer's own written_xid (a copy of rows: NULL, or another server's) is replaced
         conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, features, written_xid)"
                      " VALUES ('user-8', %s, NULL), ('user-9', %s, '3')",
