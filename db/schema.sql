@@ -126,8 +126,9 @@ CREATE TABLE blink.feature_store_snapshots (
 );
 CREATE INDEX feature_store_snapshots_user_latest ON blink.feature_store_snapshots USING btree (user_id, snapshot_at DESC, id DESC);
 CREATE INDEX feature_store_snapshots_written ON blink.feature_store_snapshots USING btree (written_xid) WHERE (written_xid IS NOT NULL);
+CREATE TRIGGER feature_store_snapshots_deleted AFTER DELETE ON blink.feature_store_snapshots REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION blink.snapshots_deleted();
 CREATE TRIGGER feature_store_snapshots_rewritten BEFORE UPDATE OF user_id, snapshot_at, written_xid ON blink.feature_store_snapshots FOR EACH ROW WHEN (((old.user_id IS DISTINCT FROM new.user_id) OR (old.snapshot_at IS DISTINCT FROM new.snapshot_at) OR (old.written_xid IS DISTINCT FROM new.written_xid))) EXECUTE FUNCTION blink.snapshot_written();
-CREATE TRIGGER feature_store_snapshots_vector BEFORE INSERT OR UPDATE ON blink.feature_store_snapshots FOR EACH ROW EXECUTE FUNCTION blink.fill_feature_vector();
+CREATE TRIGGER feature_store_snapshots_vector BEFORE INSERT OR UPDATE OF features, feature_vector, feature_layout ON blink.feature_store_snapshots FOR EACH ROW EXECUTE FUNCTION blink.fill_feature_vector();
 CREATE TRIGGER feature_store_snapshots_written BEFORE INSERT ON blink.feature_store_snapshots FOR EACH ROW WHEN ((new.written_xid IS DISTINCT FROM pg_current_xact_id())) EXECUTE FUNCTION blink.snapshot_written();
 GRANT SELECT ON blink.feature_store_snapshots TO blink_trainer;
 

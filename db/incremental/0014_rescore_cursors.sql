@@ -3,7 +3,8 @@
 -- pending users").
 
 -- The transaction that wrote the row: set on INSERT (by the default, or by the trigger below
--- if a writer set it), and on an UPDATE that moves the row to another user or time. Rows written before this
+-- if a writer set it), on an UPDATE that moves the row to another user or time, and on the
+-- row that becomes a user's latest when the latest is deleted. Rows written before this
 -- migration keep NULL: the first run of each model reads every user anyway. Added without
 -- a default, then given one, so the table is not rewritten.
 ALTER TABLE blink.feature_store_snapshots ADD COLUMN written_xid xid8;
@@ -34,6 +35,35 @@ CREATE TRIGGER feature_store_snapshots_rewritten
                        OR OLD.snapshot_at IS DISTINCT FROM NEW.snapshot_at
                        OR OLD.written_xid IS DISTINCT FROM NEW.written_xid)
     EXECUTE FUNCTION blink.snapshot_written();
+
+-- The stored vector is rebuilt when what it is built from is written (0009 rebuilt it on
+-- any UPDATE): so marking a row written (written_xid), or moving it to another user or
+-- time, does not rebuild it. A refresh still does (it sets feature_layout), and so does an
+-- UPDATE that sets the document or the vector itself.
+DROP TRIGGER feature_store_snapshots_vector ON blink.feature_store_snapshots;
+CREATE TRIGGER feature_store_snapshots_vector
+    BEFORE INSERT OR UPDATE OF features, feature_vector, feature_layout
+    ON blink.feature_store_snapshots FOR EACH ROW EXECUTE FUNCTION blink.fill_feature_vector();
+
+-- A deleted snapshot that was its user's latest makes an older one the latest again: that
+-- one counts as written now, so the next run rescores the user. Once per statement, over
+-- the newest deleted row of each user; a purge of old rows (never the latest) writes
+-- nothing. SECURITY DEFINER: a role that may delete snapshots need not update them.
+CREATE FUNCTION blink.snapshots_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE blink.feature_store_snapshots s SET written_xid = pg_current_xact_id()
+    FROM (SELECT DISTINCT ON (g.user_id) g.user_id, g.snapshot_at, g.id FROM gone g
+          ORDER BY g.user_id, g.snapshot_at DESC, g.id DESC) d
+    CROSS JOIN LATERAL blink.latest_snapshot(d.user_id) l
+    WHERE s.id = l.id AND (d.snapshot_at, d.id) > (l.snapshot_at, l.id);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION blink.snapshots_deleted() IS
+    'Trigger: when a user''s latest snapshot is deleted, the new latest counts as written now (written_xid).';
+CREATE TRIGGER feature_store_snapshots_deleted AFTER DELETE ON blink.feature_store_snapshots
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION blink.snapshots_deleted();
 
 -- Per model and share of the users (worker of workers): every snapshot written by a
 -- transaction older than written_before has been looked at by a complete run. Transaction

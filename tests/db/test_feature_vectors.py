@@ -133,7 +133,24 @@ def test_a_written_vector_is_always_rebuilt_from_the_document(scored_db, model_a
                      "(user_id, features, feature_vector) VALUES ('user-0', %s, '\\x00'::bytea)",
                      [psycopg.types.json.Jsonb(model_a.population.documents()[1])])
         vector, _ = stored(conn, "user-0")
+        # a new document rebuilds it; moving the row to another time keeps it (0014: the
+        # vector is rebuilt when the document, the vector or its layout is written)
+        conn.execute("UPDATE blink.feature_store_snapshots SET features = %s WHERE id = "
+                     "(SELECT id FROM blink.latest_snapshot('user-0'))",
+                     [psycopg.types.json.Jsonb(model_a.population.documents()[2])])
+        rebuilt, _ = stored(conn, "user-0")
+        latest = "WHERE id = (SELECT id FROM blink.latest_snapshot('user-0'))"
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "DISABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute(f"UPDATE blink.feature_store_snapshots SET feature_vector = NULL {latest}")
+        conn.execute("ALTER TABLE blink.feature_store_snapshots "
+                     "ENABLE TRIGGER feature_store_snapshots_vector")
+        conn.execute("UPDATE blink.feature_store_snapshots SET snapshot_at = snapshot_at "
+                     f"+ interval '1 second' {latest}")
+        moved, _ = stored(conn, "user-0")  # not rebuilt: still the NULL set behind its back
     assert np.array_equal(decoded(vector), model_a.population.features[1], equal_nan=True)
+    assert np.array_equal(decoded(rebuilt), model_a.population.features[2], equal_nan=True)
+    assert moved is None
 
 
 def test_values_sql_does_not_convert_leave_the_row_to_python(scored_db, model_a):

@@ -132,22 +132,43 @@ def test_after_a_complete_run_the_next_reads_only_what_was_written_since(scored_
         conn.execute("UPDATE blink.rescore_cursors SET cluster_id = cluster_id + 1")
         assert rescore(conn)["full_scans"] == [champion]
         assert rescore(conn)["full_scans"] == []
-        # A change that writes no snapshot is not seen until the daily full scan: a new
-        # user's latest snapshot deleted, its older one (never scored) is the latest again.
+        # A user's latest snapshot deleted: its older one (never scored) is the latest
+        # again, and counts as written by the delete (a purge of older rows writes nothing).
+        add_older = ("INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at, features)"
+                     " VALUES (%s, now() - %s::interval, %s) RETURNING id")
+        latest_xid = ("SELECT written_xid::text FROM blink.feature_store_snapshots "
+                      "WHERE id = (SELECT id FROM blink.latest_snapshot(%s))")
         insert_snapshots(conn, ["new-user"], docs[14:15])
         assert rescore(conn)["scored"] == 1
-        older = conn.execute("INSERT INTO blink.feature_store_snapshots (user_id, snapshot_at,"
-                             " features) VALUES ('new-user', now() - interval '1 year', %s) "
-                             "RETURNING id", [Jsonb(docs[15])]).fetchone()[0]
+        older = conn.execute(add_older, ["new-user", "1 year", Jsonb(docs[15])]).fetchone()[0]
+        oldest = conn.execute(add_older, ["new-user", "2 years", Jsonb(docs[16])]).fetchone()[0]
         assert rescore(conn)["scored"] == 0  # written, but not the latest: nothing to do
+        before = conn.execute(latest_xid, ["new-user"]).fetchone()
+        conn.execute("DELETE FROM blink.feature_store_snapshots WHERE id = %s", [oldest])
+        assert conn.execute(latest_xid, ["new-user"]).fetchone() == before
         conn.execute("DELETE FROM blink.feature_store_snapshots WHERE id = "
                      "(SELECT id FROM blink.latest_snapshot('new-user'))")
+        deleted = rescore(conn)
+        assert (deleted["scored"], deleted["full_scans"]) == (1, [])
+        assert last_audited(conn) == older
+        # A change that writes no snapshot of its user is seen by the daily full scan: the
+        # latest snapshot moved to another user, the user's older one is the latest again.
+        insert_snapshots(conn, ["mover"], docs[17:18])
+        assert rescore(conn)["scored"] == 1
+        left = conn.execute(add_older, ["mover", "1 year", Jsonb(docs[18])]).fetchone()[0]
         assert rescore(conn)["scored"] == 0
+        conn.execute("UPDATE blink.feature_store_snapshots SET user_id = 'elsewhere' WHERE id = "
+                     "(SELECT id FROM blink.latest_snapshot('mover'))")
+        assert rescore(conn)["scored"] == 0  # its audit still answers for that snapshot
         conn.execute("UPDATE blink.rescore_cursors SET swept_at = now() - interval '25 hours'")
         swept = rescore(conn)
         assert (swept["scored"], swept["full_scans"]) == (1, [champion])
-        assert conn.execute("SELECT snapshot_id FROM blink.risk_score_audits "
-                            "ORDER BY id DESC LIMIT 1").fetchone()[0] == older
+        assert last_audited(conn) == left
+
+
+def last_audited(conn) -> int:
+    return conn.execute("SELECT snapshot_id FROM blink.risk_score_audits "
+                        "ORDER BY id DESC LIMIT 1").fetchone()[0]
 
 
 def test_a_snapshot_moved_to_a_later_time_is_rescored(scored_db, model_a):
@@ -164,8 +185,7 @@ def test_a_snapshot_moved_to_a_later_time_is_rescored(scored_db, model_a):
                      "interval '1 day' WHERE id = %s", [moved])
         summary = rescore(conn)
         assert (summary["scored"], summary["full_scans"]) == (1, [])
-        assert conn.execute("SELECT snapshot_id FROM blink.risk_score_audits "
-                            "ORDER BY id DESC LIMIT 1").fetchone()[0] == moved
+        assert last_audited(conn) == moved
 
 
 def test_a_snapshot_committed_after_a_run_looked_is_not_skipped(scored_db, model_a):
