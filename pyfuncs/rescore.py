@@ -68,8 +68,9 @@ class Limits:
 
 
 # A share reads every user at least this often, whatever its cursor says: the one way to
-# see a change that writes no snapshot (a user's latest snapshot deleted, so an older one is
-# the latest again; a row moved away from a user), or a written_xid a writer set itself.
+# see a change that writes no snapshot of its user (a row moved away to another user, so
+# an older one is the user's latest again), and a backstop for anything else the triggers
+# of migration 0014 miss (a deleted latest snapshot marks the new latest written).
 FULL_SCAN_EVERY = "24 hours"
 
 
