@@ -119,7 +119,7 @@ CREATE TABLE blink.feature_store_snapshots (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     feature_vector bytea,  -- The features as the champion reads them, filled on every insert and update: big-endian float8s (float8send) in the model's order, NaN missing, category codes for categorical features. NULL when a value needs Python's conversion (or its error).
     feature_layout uuid,  -- blink.feature_layout the vector was built for (the champion's at the time); NULL before any champion.
-    written_xid xid8 DEFAULT pg_current_xact_id(),  -- blink's: the transaction that wrote the row (on INSERT, and on an UPDATE of user_id or snapshot_at). Rescoring reads the rows written since its last complete run through it.
+    written_xid xid8 DEFAULT pg_current_xact_id(),  -- blink's: the transaction that wrote the row (on INSERT, on an UPDATE of user_id or snapshot_at, and on a user's new latest row when a DELETE removed the latest). Rescoring reads the rows written since its last complete run through it.
     CONSTRAINT feature_store_snapshots_pkey PRIMARY KEY (id),
     CONSTRAINT feature_store_snapshots_features_check CHECK ((jsonb_typeof(features) = 'object'::text)),
     CONSTRAINT feature_store_snapshots_user_id_check CHECK ((user_id <> ''::text))

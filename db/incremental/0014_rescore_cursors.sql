@@ -10,7 +10,7 @@
 ALTER TABLE blink.feature_store_snapshots ADD COLUMN written_xid xid8;
 ALTER TABLE blink.feature_store_snapshots ALTER COLUMN written_xid SET DEFAULT pg_current_xact_id();
 COMMENT ON COLUMN blink.feature_store_snapshots.written_xid IS
-    'blink''s: the transaction that wrote the row (on INSERT, and on an UPDATE of user_id or snapshot_at). Rescoring reads the rows written since its last complete run through it.';
+    'blink''s: the transaction that wrote the row (on INSERT, on an UPDATE of user_id or snapshot_at, and on a user''s new latest row when a DELETE removed the latest). Rescoring reads the rows written since its last complete run through it.';
 CREATE INDEX feature_store_snapshots_written
     ON blink.feature_store_snapshots (written_xid) WHERE written_xid IS NOT NULL;
 
