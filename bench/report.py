@@ -147,7 +147,18 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"  {verdict:<5} {t['target']:<66} {_fmt(t['value']):>9} {t['goal']:<7}"
                      f"{spread}")
         lines.append(f"        {t['measured_as']}")
+        if t.get("interval_low") is not None:
+            lines.append(f"        {_interval_words(t)}")
     return "\n".join(lines)
+
+
+def _interval_words(target: dict[str, Any]) -> str:
+    """The median's sampling error, and whether it leaves the verdict in doubt."""
+    words = (f"median's {target['interval_coverage']:.1%} interval "
+             f"{_fmt(target['interval_low'])}-{_fmt(target['interval_high'])}")
+    if target["shown"]:
+        return f"{words}: the rounds show the verdict"
+    return f"{words}: holds the goal, so the rounds do not show the verdict"
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:

@@ -49,6 +49,32 @@ EMPTY_ROUND: dict[str, Any] = {"p50_ms": None, "p95_ms": None, "p99_ms": None, "
                                "requests": 0, "requests_per_s": None}
 
 
+def median_interval(values: Sequence[float], confidence: float = 0.95
+                    ) -> tuple[float, float, float] | None:
+    """The sampling error of the median of ``values``: (low, high, coverage).
+
+    A distribution-free interval from order statistics: with ``n`` values, the k-th smallest
+    and the k-th largest hold the population's median between them with probability
+    1 - 2 P(Binomial(n, 1/2) < k), whatever the values' distribution (the sign test's
+    interval). k is the largest rank whose coverage is still at least ``confidence``; with
+    too few values for that, the smallest and the largest, with the coverage they reach
+    (5 values: 93.75%). None for fewer than two values. The rounds of a bench figure are
+    noisy in ways no normal law describes (two vCPU modes), hence no mean and standard error.
+    """
+    from scipy.stats import binom
+
+    n = len(values)
+    if n < 2:
+        return None
+    ordered = sorted(values)
+    tail = (1.0 - confidence) / 2.0
+    k = 1
+    while k < n // 2 and binom.cdf(k, n, 0.5) <= tail:  # P(fewer than k + 1 below)
+        k += 1
+    coverage = 1.0 - 2.0 * float(binom.cdf(k - 1, n, 0.5))
+    return ordered[k - 1], ordered[n - k], round(coverage, 4)
+
+
 def ratio(value: float | None, reference: float | None) -> float | None:
     """``value / reference``, or None when either is missing or the reference is zero."""
     if value is None or reference is None or reference == 0 or math.isnan(reference):

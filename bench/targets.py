@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from bench.stats import ratio
+from bench.stats import median_interval, ratio
 
 MEMORY_LIMIT_MB = 10.0
 
@@ -29,12 +29,28 @@ def _round_values(points: dict[str, Any], target: str, reference: str, clients: 
     return [v for a, b in rounds if (v := combine(a, b)) is not None]
 
 
-def _spread(values: list[float], pick: str = "median") -> tuple[float | None, float | None,
-                                                                 float | None]:
+class Figure(NamedTuple):
+    """A target's judged value; for one measured in rounds, the rounds' range and, for a
+    median, its sampling error (bench.stats.median_interval)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    interval: tuple[float, float, float] | None = None
+
+
+def _spread(values: list[float], pick: str = "median") -> Figure:
+    """The rounds' median (or, with ``pick="max"``, their worst: every round must pass, so
+    no interval) with their range."""
     if not values:
-        return None, None, None
-    value = statistics.median(values) if pick == "median" else max(values)
-    return round(value, 4), round(min(values), 4), round(max(values), 4)
+        return Figure(None)
+    if pick != "median":
+        return Figure(round(max(values), 4), round(min(values), 4), round(max(values), 4))
+    interval = median_interval(values)
+    return Figure(round(statistics.median(values), 4), round(min(values), 4),
+                  round(max(values), 4),
+                  None if interval is None else (round(interval[0], 4), round(interval[1], 4),
+                                                 interval[2]))
 
 
 def _per_row_us(rows_per_s: float | None) -> float | None:
@@ -52,7 +68,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     kernel_us = _per_row_us(batch.get("kernel_rows_per_s"))
     fetch_us = _per_row_us(batch.get("plain_fetch_per_row_rows_per_s"))
     score_us = _per_row_us(batch.get("blink_score_per_row_rows_per_s"))
-    rows: list[tuple[str, str, tuple[float | None, float | None, float | None], str, float]] = []
+    rows: list[tuple[str, str, Figure, str, float]] = []
 
     limit = None if kernel_us is None or fetch_us is None else fetch_us + kernel_us
     per_call = batch.get("blink_score_per_row_round_ratios_to_fetch_and_kernel") or []
@@ -64,7 +80,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "passes in the round (fetch and blink_score in turns, the kernel before "
                     "and after)" if per_call else "")
                  + _one_pass_note(batch.get("blink_score_per_row_round_ratios_one_pass")),
-                 _spread(per_call) if per_call else (ratio(score_us, limit), None, None),
+                 _spread(per_call) if per_call else Figure(ratio(score_us, limit)),
                  "<=", 1.5))
 
     rps = _round_values(points, "blink_score", "floor", most,
@@ -111,23 +127,22 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                                       else ratio(kernel_us, batch_us))
                  + _tl2cgen_note(ratio(batch.get("blink_score_batch_rows_per_s"),
                                        batch.get("kernel_tl2cgen_rows_per_s"))),
-                 _spread(paired) if paired else (
+                 _spread(paired) if paired else Figure(
                      ratio(None if read_us is None or kernel_us is None else read_us + kernel_us,
-                           batch_us), None, None), ">=", 0.7))
+                           batch_us)), ">=", 0.7))
     contrib = expl.get("lightgbm_pred_contrib_rows_per_s")
     rows.append(("rescoring with reasons rows/s / LightGBM pred_contrib rows/s",
                  "blink_rescore_pending, one backend; pred_contrib one thread"
                  + _workers_note(expl, contrib),
-                 (ratio(expl.get("blink_rescore_pending_rows_per_s"), contrib), None, None),
+                 Figure(ratio(expl.get("blink_rescore_pending_rows_per_s"), contrib)),
                  ">=", 1.5))
     explained = expl.get("blink_explain_on_demand_round_ratios_to_pred_contrib") or []
     rows.append(("blink_explain on demand rows/s / pred_contrib rows/s",
                  "nothing stored yet; pred_contrib one thread; median of "
                  f"{len(explained)} rounds, each against the faster of the pred_contrib "
                  "passes on the same users before and after it",
-                 _spread(explained) if explained else (
-                     ratio(expl.get("blink_explain_on_demand_rows_per_s"), contrib), None,
-                     None), ">=", 0.9))
+                 _spread(explained) if explained else Figure(
+                     ratio(expl.get("blink_explain_on_demand_rows_per_s"), contrib)), ">=", 0.9))
 
     parts = results["cold_start"].get("breakdown_medians", {})
     start = parts.get("plpython_start_ms")
@@ -135,7 +150,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
            else parts["import_pyfuncs_ms"] + parts["load_model_and_score_ms"])
     rows.append(("cold start: blink's share (import + model load) / PL/Python start",
                  f"medians of new sessions: import + load {_fmt_ms(own)}, "
-                 f"PL/Python start {_fmt_ms(start)}", (ratio(own, start), None, None),
+                 f"PL/Python start {_fmt_ms(start)}", Figure(ratio(own, start)),
                  "<=", 0.5))
 
     memory = (results.get("memory") or {}).get("private_mb", {})
@@ -143,15 +158,25 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                  "fresh session, one call, beside a companion session; after a batch "
                  f"{memory.get('blink_score_batch')} MB, after an explanation "
                  f"{memory.get('blink_explain')} MB, fresh {memory.get('fresh')} MB",
-                 (memory.get("blink_score"), None, None), "<=", MEMORY_LIMIT_MB))
+                 Figure(memory.get("blink_score")), "<=", MEMORY_LIMIT_MB))
 
     out = []
-    for name, how, (value, low, high), op, goal in rows:
-        passed = None if value is None else (value <= goal if op == "<=" else value >= goal)
-        entry: dict[str, Any] = {"target": name, "measured_as": how, "value": value,
+    for name, how, figure, op, goal in rows:
+        def meets(value: float, op: str = op, goal: float = goal) -> bool:
+            return value <= goal if op == "<=" else value >= goal
+
+        passed = None if figure.value is None else meets(figure.value)
+        entry: dict[str, Any] = {"target": name, "measured_as": how, "value": figure.value,
                                  "goal": f"{op} {goal:g}", "pass": passed}
-        if low is not None:
-            entry.update(value_min=low, value_max=high)
+        if figure.low is not None:
+            entry.update(value_min=figure.low, value_max=figure.high)
+        if figure.interval is not None:
+            low, high, coverage = figure.interval
+            # The verdict is the median's; "shown" says whether its sampling error leaves
+            # the goal outside the interval, so the rounds show that verdict, not a coin
+            # toss around the goal (docs/benchmarks.md, method notes).
+            entry.update(interval_low=low, interval_high=high, interval_coverage=coverage,
+                         shown=meets(low) == meets(high))
         out.append(entry)
     return out
 

@@ -124,9 +124,11 @@ def _counted_seconds(conn: psycopg.Connection, sql: str, rows: int, what: str,
 # kernel: the batch target is the median of the rounds' ratios, as the latency targets are
 # (a slow moment of the shared machine then hits both sides of a ratio), each against the
 # faster of its two kernel passes (a stalled pass would make the kernel look slow and blink
-# look good; one pass per round read 1.54x in a run where the machine stalled). 7, not 3,
-# since session 18: a round costs ~0.5 s, and 3 rounds' median swung 0.52-0.74 in one run.
-BATCH_ROUNDS = 7
+# look good; one pass per round read 1.54x in a run where the machine stalled). 15 since
+# session 21 (7 since 18, 3 before): a round costs ~0.7 s, and the rounds spread 0.54-1.05
+# on one quiet machine; 15 give the median a 96.5% interval from the 4th to the 12th
+# (bench.stats.median_interval), 7 only from the lowest to the highest.
+BATCH_ROUNDS = 15
 
 
 def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
@@ -166,7 +168,9 @@ def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
 # Rounds of the per-call target's three figures: the plain fetch, blink_score per row and
 # the raw kernel, back to back, so a slow moment of the shared machine reaches all three
 # (measured once each, minutes apart, one run read 7.0 µs a call where the next read 4.2).
-PER_CALL_ROUNDS = 3
+# 7 since session 21 (3 before): a round costs ~2 s, and 3 rounds' median has a 75%
+# interval at best, 7 rounds' a 98.4% one (bench.stats.median_interval).
+PER_CALL_ROUNDS = 7
 
 
 class _Round(NamedTuple):

@@ -3,6 +3,7 @@ target verdicts."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ from bench import clients, pgbench, targets
 from bench.config import full, quick
 from bench.latency import TARGETS, combine, round_order, summarize_pair
 from bench.report import table
-from bench.stats import Samples, pool_rounds, ratio, round_ratios, summarize
+from bench.stats import Samples, median_interval, pool_rounds, ratio, round_ratios, summarize
 
 
 def test_summarize_percentiles_and_throughput():
@@ -22,6 +23,39 @@ def test_summarize_percentiles_and_throughput():
     assert summary["p99_ms"] == pytest.approx(99.01)
     assert summary["requests"] == 100
     assert summary["requests_per_s"] == 50.0
+
+
+def _below(n, k):
+    """P(Binomial(n, 1/2) < k): the chance that fewer than k of n values fall below the
+    median, written out from the law itself."""
+    return sum(math.comb(n, i) for i in range(k)) / 2 ** n
+
+
+def test_a_median_comes_with_its_distribution_free_interval():
+    # 15 values: the 4th smallest to the 4th largest hold the median with 1 - 2 P(B < 4);
+    # the 5th to the 11th would cover less than 95%.
+    values = [float(v) for v in range(15, 0, -1)]
+    assert median_interval(values) == (4.0, 12.0, round(1 - 2 * _below(15, 4), 4))
+    assert 1 - 2 * _below(15, 4) >= 0.95 > 1 - 2 * _below(15, 5)
+    # Too few values for 95%: the extremes, with the coverage they reach.
+    assert median_interval([3.0, 1.0, 2.0, 5.0, 4.0]) == (1.0, 5.0, 0.9375)
+    assert median_interval([2.0, 1.0], confidence=0.5) == (1.0, 2.0, 0.5)
+    assert median_interval([1.0]) is None and median_interval([]) is None
+
+
+def test_a_median_interval_covers_as_often_as_it_says():
+    # Draws from a two-mode law like the machine's two vCPU modes: the interval of 15
+    # rounds holds the true median at least as often as its stated coverage (less 3 sampling
+    # errors of 2,000 trials).
+    rng = np.random.default_rng(7)
+    fast = rng.normal(0.95, 0.05, (2000, 15))
+    slow = rng.normal(0.65, 0.05, (2000, 15))
+    draws = np.where(rng.random((2000, 15)) < 0.4, fast, slow)
+    truth = np.median(np.where(rng.random(400_000) < 0.4, rng.normal(0.95, 0.05, 400_000),
+                               rng.normal(0.65, 0.05, 400_000)))
+    held = [low <= truth <= high for low, high, _ in map(median_interval, draws.tolist())]
+    coverage = median_interval(draws[0].tolist())[2]
+    assert np.mean(held) >= coverage - 3 * math.sqrt(coverage * (1 - coverage) / 2000)
 
 
 def test_summarize_refuses_an_empty_run():
@@ -391,3 +425,32 @@ def test_the_batch_is_judged_by_its_rounds_against_the_table_read_and_the_kernel
     del results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"]
     del results["batch"]["table_read_rows_per_s"]
     assert targets.judge(results)[5]["pass"] is None
+
+
+def test_a_median_verdict_says_whether_its_rounds_show_it():
+    # 15 rounds: the verdict is the median's; "shown" whether its interval (the 4th to the
+    # 12th) keeps clear of the goal.
+    results = _results()
+    clear = [0.72, 0.74, 0.75, 0.76, 0.78, 0.8, 0.81, 0.82, 0.84, 0.9, 0.95, 1.0, 1.02, 0.6,
+             0.55]
+    results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"] = clear
+    batch = targets.judge(results)[5]
+    assert batch["pass"] and batch["shown"] is True
+    assert (batch["interval_low"], batch["interval_high"]) == (0.74, 0.9)
+    results["targets"] = targets.judge(results)
+    assert "median's 96.5% interval 0.740-0.900: the rounds show the verdict" in table(results)
+    # A median just past the goal, its interval across it: a pass the rounds do not show.
+    near = [0.6, 0.62, 0.65, 0.68, 0.69, 0.7, 0.71, 0.8, 0.81, 0.82, 0.84, 0.9, 0.95, 1.0, 0.55]
+    results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"] = near
+    batch = targets.judge(results)[5]
+    assert batch["value"] == 0.71 and batch["pass"] and batch["shown"] is False
+    assert batch["interval_low"] == 0.65 < 0.7
+    results["targets"] = targets.judge(results)
+    assert "holds the goal, so the rounds do not show the verdict" in table(results)
+    # A failure is shown too when the whole interval misses the goal (a ceiling here).
+    results["batch"]["blink_score_per_row_round_ratios_to_fetch_and_kernel"] = [1.6, 1.7, 1.8,
+                                                                                1.9, 2.0]
+    per_call = targets.judge(results)[0]
+    assert per_call["pass"] is False and per_call["shown"] is True
+    # The worst-round target has no interval: every round must pass.
+    assert "interval_low" not in targets.judge(results)[2]
