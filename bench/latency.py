@@ -4,8 +4,9 @@ Two drivers, each compared only with itself:
 
 * pgbench runs ``SELECT blink_score(u)`` and the floor (the plain indexed SELECT of the
   user's latest snapshot), so the ratio blink/floor is what scoring adds to a fetch;
-* the Python thread client runs ``blink_score`` through psycopg and the microservice over
-  HTTP with the same loop, so the ratio microservice/blink carries no driver difference.
+* the Python client (one process per client, bench.clients) runs ``blink_score`` through
+  psycopg and the microservice over HTTP with the same loop, so the ratio microservice/blink
+  carries no driver difference.
 
 And once per round, the one-client pair that judges the added latency: the floor and
 ``blink_score`` in turns within *one* pgbench run, so both p50s come from the same seconds
@@ -36,7 +37,9 @@ TARGETS = {
     "microservice": ("FastAPI+uvicorn+LightGBM, GET /score/u over HTTP", "python"),
 }
 
-DRIVERS = {"pgbench": "pgbench", "python": "python-threads"}  # as the summaries name them
+# As the summaries name them; the Python client's clients are processes since session 21
+# (threads before: docs/benchmarks.md, "The Python client's processes").
+DRIVERS = {"pgbench": "pgbench", "python": "python-processes"}
 # The one-client pair runs the floor and blink_score in turns of this many transactions
 # (5-10 ms each on a 2-vCPU VM; docs/benchmarks.md, method notes).
 PAIR_BLOCK = 100
@@ -97,7 +100,7 @@ def measure(env: Environment, config: BenchConfig, kernel: Kernel,
                             make, clients=n, seconds=seconds,
                             max_requests=config.latency_max_requests,
                             warmup=config.warmup_requests, user_ids=user_ids,
-                            seed=config.seed + 1000 * r + n,
+                            seed=config.seed + 1000 * r + n, processes=True,
                         )
                     samples[name][n].append(run)
                 if n == 1:

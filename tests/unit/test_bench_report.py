@@ -4,6 +4,7 @@ target verdicts."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import replace
 
@@ -149,7 +150,7 @@ def test_combine_builds_points_with_rounds_and_per_round_ratios():
     assert [r["round"] for r in blink["rounds"]] == [1, 2]
     assert [r["started_at_s"] for r in blink["rounds"]] == [0.0, 9.5]
     assert points["microservice"]["1"]["ratio_median"] == 10.0
-    assert points["microservice"]["1"]["driver"] == "python-threads"
+    assert points["microservice"]["1"]["driver"] == "python-processes"
     assert "reference" not in points["floor"]["1"]
 
 
@@ -178,6 +179,48 @@ def test_python_client_starts_the_clock_once_every_thread_is_warm():
     last_warm = max(t for kind, t in events if kind == "warm")
     assert all(t > last_warm for kind, t in events if kind == "timed")
     assert samples.seconds > 0
+
+
+class _Marked:
+    """A session that leaves a file named after the process it runs in."""
+
+    def __init__(self, where, fail=False) -> None:
+        (where / str(os.getpid())).touch()
+        self.fail = fail
+
+    def call(self, user_id: str) -> str:
+        if self.fail:
+            raise ValueError(f"no score for {user_id}")
+        time.sleep(0.001)
+        return user_id
+
+    def close(self) -> None:
+        pass
+
+
+class _Finalized:
+    """An object of the parent whose finalizer leaves a mark: no client may run it."""
+
+    def __init__(self, mark) -> None:
+        self.mark = mark
+
+    def __del__(self) -> None:
+        self.mark.touch()
+
+
+def test_python_clients_can_be_processes_of_their_own(tmp_path):
+    sessions, mark = tmp_path / "sessions", tmp_path / "finalized"
+    sessions.mkdir()
+    parents_object = _Finalized(mark)  # like the bench's own open connections
+    samples = clients.run(lambda: _Marked(sessions), clients=3, seconds=0.3, max_requests=40,
+                          warmup=1, user_ids=["u1", "u2"], seed=1, processes=True)
+    # Every client ran in a process of its own; the request budget holds across them.
+    assert len({p.name for p in sessions.iterdir()} - {str(os.getpid())}) == 3
+    assert 0 < len(samples.latencies_ms) <= 40 and samples.seconds > 0
+    assert not mark.exists() and parents_object.mark == mark
+    with pytest.raises(RuntimeError, match=r"3 client error\(s\); first: ValueError\('no score"):
+        clients.run(lambda: _Marked(sessions, fail=True), clients=3, seconds=0.2,
+                    max_requests=10, warmup=1, user_ids=["u1"], seed=1, processes=True)
 
 
 def test_latency_rounds_must_be_whole_seconds_for_pgbench():
