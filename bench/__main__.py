@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,20 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         memory = "?"
     return f"{cpu}, {os.cpu_count()} cores, {memory} RAM, {platform.system()} {platform.release()}"
+
+
+def commit() -> str | None:
+    """The checkout's commit, with "+changes" when tracked files differ from it: which runs
+    measured the same code (bench.pooled pools them). None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head, changes = (subprocess.run(["git", *argv], cwd=root, capture_output=True,
+                                        text=True, check=True).stdout.strip()
+                         for argv in (["rev-parse", "HEAD"],
+                                      ["status", "--porcelain", "--untracked-files=no"]))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changes else "")
 
 
 def versions(env: Any) -> dict[str, str]:
@@ -62,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 "timestamp": stamp,
                 "quick": cfg.quick,
                 "command": "make bench" + (" QUICK=1" if cfg.quick else ""),
+                "commit": commit(),
                 "machine": machine(),
                 "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                 "versions": versions(env),

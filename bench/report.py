@@ -139,8 +139,16 @@ def table(results: dict[str, Any]) -> str:
                          "own): " + ", ".join(f"{k} {_fmt(v, 1)}"
                                               for k, v in memory["alone_mb"].items()))
     lines.append("")
-    lines.append("Targets (reported, never enforced; each against its reference in this run)")
-    for t in results["targets"]:
+    lines.append(targets_table(results["targets"], "Targets (reported, never enforced; each "
+                                                   "against its reference in this run)"))
+    return "\n".join(lines)
+
+
+def targets_table(judged: list[dict[str, Any]], title: str) -> str:
+    """The verdict lines of bench.targets.judge: each target, its value, goal and spread,
+    how it was measured and, for a median, its interval."""
+    lines = [title]
+    for t in judged:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
         spread = (f" [{_fmt(t['value_min'])}-{_fmt(t['value_max'])}]"
                   if t.get("value_min") is not None else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -26,6 +27,8 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
     results = json.loads(result.read_text())
     assert tuple(results) == RESULT_KEYS
     assert results["meta"]["quick"] is True
+    # The code measured: the checkout's commit, marked when files differ (bench.pooled).
+    assert re.fullmatch(r"[0-9a-f]{40}(\+changes)?", results["meta"]["commit"])
 
     latency = results["latency"]
     rounds = results["config"]["latency_rounds"]

@@ -3,6 +3,7 @@ target verdicts."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -11,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bench import clients, pgbench, targets
+from bench import clients, pgbench, pooled, targets
 from bench.config import full, quick
 from bench.latency import TARGETS, combine, round_order, summarize_pair
 from bench.report import table
@@ -497,3 +498,66 @@ def test_a_median_verdict_says_whether_its_rounds_show_it():
     assert per_call["pass"] is False and per_call["shown"] is True
     # The worst-round target has no interval: every round must pass.
     assert "interval_low" not in targets.judge(results)[2]
+
+
+def _run(stamp, batch_rounds, **config):
+    results = _results()
+    results["meta"]["timestamp"] = stamp
+    results["config"].update(config)
+    results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"] = batch_rounds
+    return results
+
+
+def test_runs_pool_their_rounds_into_one_median_and_a_narrower_interval():
+    # Three runs of 7 rounds each: each run's interval (lowest to highest) holds the goal;
+    # their 21 rounds together put the median's interval above it.
+    runs = [_run("a", [0.62, 0.71, 0.72, 0.73, 0.74, 0.75, 0.8]),
+            _run("b", [0.66, 0.72, 0.73, 0.735, 0.75, 0.76, 0.81]),
+            _run("c", [0.6, 0.715, 0.725, 0.74, 0.745, 0.77, 0.9])]
+    alone = [targets.judge(run)[5] for run in runs]
+    assert all(t["pass"] and not t["shown"] for t in alone)
+    judged = {t["target"]: t for t in pooled.pooled(runs)}
+    batch = judged["blink_score_batch rows/s / (table read + raw kernel) rows/s"]
+    every = sorted(v for run in runs
+                   for v in run["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"])
+    assert batch["value"] == every[10] and batch["interval_low"] == every[5] > 0.7
+    assert batch["shown"] and batch["measured_as"] == "median of 21 rounds of 3 runs pooled: a, b, c"
+    # The latency points pool their rounds too (2 per run in _results), the one-client
+    # target its pairs; the single figures of a run (rescoring, cold start, memory) are left out.
+    assert "median of 6 per-round ratios" in judged[
+        "microservice p50 / blink_score p50, 16 clients"]["measured_as"]
+    assert "worst of 6 rounds" in judged[
+        "(blink_score p50 - fetch p50) / kernel per row, 1 client"]["measured_as"]
+    assert not any("cold start" in name or "memory" in name for name in judged)
+    assert "Targets over the rounds of 3 runs pooled" in pooled.report.targets_table(
+        list(judged.values()), "Targets over the rounds of 3 runs pooled")
+
+
+def test_runs_of_another_configuration_do_not_pool(tmp_path, capsys):
+    with pytest.raises(ValueError, match="run b differs from a in trees"):
+        pooled.pool([_run("a", [0.7, 0.8]), _run("b", [0.7, 0.8], trees=400)])
+    files = []
+    for stamp, trees in (("a", 1), ("b", 400)):
+        files.append(tmp_path / f"{stamp}.json")
+        files[-1].write_text(json.dumps(_run(stamp, [0.7, 0.8], trees=trees), default=str))
+    assert pooled.main([str(f) for f in files]) == 2
+    assert "its rounds are another measurement" in capsys.readouterr().err
+    assert pooled.main([str(files[0]), str(files[0])]) == 0
+    assert "median of 4 rounds of 2 runs pooled" in capsys.readouterr().out
+
+
+def test_without_names_the_newest_run_pools_with_the_earlier_runs_of_its_commit(tmp_path):
+    for stamp, commit in (("20261101T000000Z", "abc"), ("20261102T000000Z", "def"),
+                          ("20261103T000000Z", "abc"), ("20261104T000000Z", "abc")):
+        run = _run(stamp, [0.7, 0.8])
+        run["meta"]["commit"] = commit
+        (tmp_path / f"{stamp}.json").write_text(json.dumps(run, default=str))
+    assert [p.stem for p in pooled.same_code(tmp_path)] == [
+        "20261101T000000Z", "20261103T000000Z", "20261104T000000Z"]
+    # A run of a checkout with changes (or from before runs recorded their commit) says so.
+    run["meta"]["commit"] = "abc+changes"
+    (tmp_path / "20261105T000000Z.json").write_text(json.dumps(run, default=str))
+    with pytest.raises(ValueError, match="recorded commit abc\\+changes: name the runs"):
+        pooled.same_code(tmp_path)
+    with pytest.raises(ValueError, match="no results in"):
+        pooled.same_code(tmp_path / "nothing")
