@@ -32,7 +32,7 @@ ROUND_LISTS = {
 }
 # What must be equal for two runs' rounds to be the same measurement.
 SAME_CONFIG = ("quick", "n_users", "trees", "leaves", "seed", "concurrency", "batch_users",
-               "explain_users", "latency_rounds", "latency_seconds")
+               "explain_users", "latency_rounds", "latency_seconds", "pair_round_seconds")
 
 
 def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -521,9 +521,10 @@ def test_runs_pool_their_rounds_into_one_median_and_a_narrower_interval():
     every = sorted(v for run in runs
                    for v in run["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"])
     assert batch["value"] == every[10] and batch["interval_low"] == every[5] > 0.7
-    assert batch["shown"] and batch["measured_as"] == "median of 21 rounds of 3 runs pooled: a, b, c"
+    assert batch["shown"]
+    assert batch["measured_as"] == "median of 21 rounds of 3 runs pooled: a, b, c"
     # The latency points pool their rounds too (2 per run in _results), the one-client
-    # target its pairs; the single figures of a run (rescoring, cold start, memory) are left out.
+    # target its pairs; a run's single figures (rescoring, cold start, memory) are left out.
     assert "median of 6 per-round ratios" in judged[
         "microservice p50 / blink_score p50, 16 clients"]["measured_as"]
     assert "worst of 6 rounds" in judged[
