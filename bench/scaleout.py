@@ -79,9 +79,11 @@ def run(quick: bool, log) -> dict[str, Any]:
         users = list(population.user_ids)
 
         def measure(url: str, n_clients: int) -> Samples:
+            # One process per client, as make bench's (bench.clients: threads queue for
+            # the GIL and measure the client); threads until session 21.
             return clients.run(lambda: clients.SqlSession(url), clients=n_clients,
                                seconds=size["seconds"], max_requests=1_000_000, warmup=3,
-                               user_ids=users, seed=11)
+                               user_ids=users, seed=11, processes=True)
 
         def rounds(targets: dict[str, str], n_clients: int) -> dict[str, dict[str, Any]]:
             got: dict[str, list[Samples]] = {name: [] for name in targets}
