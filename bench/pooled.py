@@ -75,7 +75,7 @@ def pooled(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def same_code(results_dir: Path) -> list[Path]:
+def same_code(results_dir: Path) -> list[dict[str, Any]]:
     """The newest run in ``results_dir`` and every earlier run of its commit, oldest first.
 
     A run records its commit (``meta.commit``) since session 21, with ``+changes`` when the
@@ -85,15 +85,19 @@ def same_code(results_dir: Path) -> list[Path]:
     files = sorted(results_dir.glob("*.json"))  # <timestamp>.json: in time order
     if not files:
         raise ValueError(f"no results in {results_dir}: run make bench first")
-    newest = json.loads(files[-1].read_text())["meta"]
+    runs = [_load(path) for path in files]
+    newest = runs[-1]["meta"]
     commit = newest.get("commit")
     if not commit or commit.endswith("+changes"):
         raise ValueError(f"the newest run ({files[-1].name}) recorded "
                          + (f"commit {commit}" if commit else "no commit")
                          + ": name the runs to pool")
-    return [path for path in files
-            if (meta := json.loads(path.read_text())["meta"]).get("commit") == commit
-            and meta.get("quick") == newest.get("quick")]
+    return [run for run in runs if run["meta"].get("commit") == commit
+            and run["meta"].get("quick") == newest.get("quick")]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to look for runs when none is named")
     args = parser.parse_args(argv)
     try:
-        paths = args.results or same_code(args.dir)
-        runs = [json.loads(path.read_text()) for path in paths]
+        runs = [_load(path) for path in args.results] if args.results else same_code(args.dir)
         judged = pooled(runs)
     except (OSError, ValueError, KeyError) as exc:
         print(f"bench.pooled: {exc}", file=sys.stderr)
