@@ -82,7 +82,8 @@ def same_code(results_dir: Path) -> list[dict[str, Any]]:
     checkout had uncommitted changes: such a run, or one without the record, pools only when
     named on the command line.
     """
-    files = sorted(results_dir.glob("*.json"))  # <timestamp>.json: in time order
+    # <timestamp>.json, in time order; not make bench-scaleout's scaleout-<timestamp>.json
+    files = sorted(results_dir.glob("[0-9]*T*Z.json"))
     if not files:
         raise ValueError(f"no results in {results_dir}: run make bench first")
     runs = [_load(path) for path in files]

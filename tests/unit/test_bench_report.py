@@ -553,6 +553,7 @@ def test_without_names_the_newest_run_pools_with_the_earlier_runs_of_its_commit(
         run = _run(stamp, [0.7, 0.8])
         run["meta"]["commit"] = commit
         (tmp_path / f"{stamp}.json").write_text(json.dumps(run, default=str))
+    (tmp_path / "scaleout-20261106T000000Z.json").write_text("{}")  # another bench's results
     assert [r["meta"]["timestamp"] for r in pooled.same_code(tmp_path)] == [
         "20261101T000000Z", "20261103T000000Z", "20261104T000000Z"]
     # A run of a checkout with changes (or from before runs recorded their commit) says so.
