@@ -124,11 +124,11 @@ def _counted_seconds(conn: psycopg.Connection, sql: str, rows: int, what: str,
 # kernel: the batch target is the median of the rounds' ratios, as the latency targets are
 # (a slow moment of the shared machine then hits both sides of a ratio), each against the
 # faster of its two kernel passes (a stalled pass would make the kernel look slow and blink
-# look good; one pass per round read 1.54x in a run where the machine stalled). 15 since
-# session 21 (7 since 18, 3 before): a round costs ~0.7 s, and the rounds spread 0.54-1.05
-# on one quiet machine; 15 give the median a 96.5% interval from the 4th to the 12th
-# (bench.stats.median_interval), 7 only from the lowest to the highest.
-BATCH_ROUNDS = 15
+# look good; one pass per round read 1.54x in a run where the machine stalled). 31 since
+# session 22 (15 since 21, 7 since 18, 3 before): a round costs ~0.7 s, and one run's rounds
+# spread 0.50-1.08; 31 give the median a 97% interval from the 10th to the 22nd
+# (bench.stats.median_interval), 15 only from the 4th to the 12th, about 1.4 times as wide.
+BATCH_ROUNDS = 31
 
 
 def in_database(env: Environment, rows: int, kernel: Kernel) -> dict[str, Any]:
