@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,13 +64,12 @@ def pooled(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     stamps = ", ".join(run["meta"]["timestamp"] for run in runs)
     out = []
     for target in targets.judge(pool(runs)):
-        if target.get("value_min") is None:
+        if target.get("taken_as") is None:
             continue  # a single figure per run (rescoring, cold start, memory): not pooled
         # The first run's per-row figures in measured_as would read as the pool's: only
-        # how the value was taken stays ("median of 45 rounds", "worst of 15 rounds").
-        how = re.search(r"(?:median|worst) of \d+ [a-z-]+(?: ratios)?", target["measured_as"])
-        out.append({**target, "measured_as": (how.group(0) if how else "rounds")
-                    + f" of {len(runs)} runs pooled: {stamps}"})
+        # how the value was taken stays ("median of 93 rounds", "worst of 15 rounds").
+        out.append({**target,
+                    "measured_as": f"{target['taken_as']} of {len(runs)} runs pooled: {stamps}"})
     return out
 
 

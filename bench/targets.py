@@ -30,27 +30,31 @@ def _round_values(points: dict[str, Any], target: str, reference: str, clients: 
 
 
 class Figure(NamedTuple):
-    """A target's judged value; for one measured in rounds, the rounds' range and, for a
-    median, its sampling error (bench.stats.median_interval)."""
+    """A target's judged value; for one measured in rounds, the rounds' range, how the value
+    was taken from them ("median of 31 rounds": bench.pooled says it of the pooled rounds)
+    and, for a median, its sampling error (bench.stats.median_interval)."""
 
     value: float | None
     low: float | None = None
     high: float | None = None
     interval: tuple[float, float, float] | None = None
+    taken_as: str | None = None
 
 
-def _spread(values: list[float], pick: str = "median") -> Figure:
+def _spread(values: list[float], pick: str = "median", rounds: str = "rounds") -> Figure:
     """The rounds' median (or, with ``pick="max"``, their worst: every round must pass, so
-    no interval) with their range."""
+    no interval) with their range; ``rounds`` names them in ``taken_as``."""
     if not values:
         return Figure(None)
     if pick != "median":
-        return Figure(round(max(values), 4), round(min(values), 4), round(max(values), 4))
+        return Figure(round(max(values), 4), round(min(values), 4), round(max(values), 4),
+                      taken_as=f"worst of {len(values)} {rounds}")
     interval = median_interval(values)
     return Figure(round(statistics.median(values), 4), round(min(values), 4),
                   round(max(values), 4),
                   None if interval is None else (round(interval[0], 4), round(interval[1], 4),
-                                                 interval[2]))
+                                                 interval[2]),
+                  f"median of {len(values)} {rounds}")
 
 
 def _per_row_us(rows_per_s: float | None) -> float | None:
@@ -71,22 +75,24 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[tuple[str, str, Figure, str, float]] = []
 
     limit = None if kernel_us is None or fetch_us is None else fetch_us + kernel_us
-    per_call = batch.get("blink_score_per_row_round_ratios_to_fetch_and_kernel") or []
+    per_call = _spread(batch.get("blink_score_per_row_round_ratios_to_fetch_and_kernel") or [])
     rows.append(("blink_score per row / (plain fetch per row + kernel per row)",
                  f"one statement over {batch.get('rows')} users; fetch "
                  f"{_fmt_us(fetch_us)}, kernel {_fmt_us(kernel_us)}, blink_score "
                  f"{_fmt_us(score_us)}"
-                 + (f"; median of {len(per_call)} rounds, each side the faster of its two "
-                    "passes in the round (fetch and blink_score in turns, the kernel before "
-                    "and after)" if per_call else "")
+                 + (f"; {per_call.taken_as}, each side the faster of its two passes in the "
+                    "round (fetch and blink_score in turns, the kernel before and after)"
+                    if per_call.taken_as else "")
                  + _one_pass_note(batch.get("blink_score_per_row_round_ratios_one_pass")),
-                 _spread(per_call) if per_call else Figure(ratio(score_us, limit)),
+                 per_call if per_call.taken_as else Figure(ratio(score_us, limit)),
                  "<=", 1.5))
 
-    rps = _round_values(points, "blink_score", "floor", most,
-                        lambda a, b: ratio(a.get("requests_per_s"), b.get("requests_per_s")))
+    rps = _spread(_round_values(points, "blink_score", "floor", most,
+                                lambda a, b: ratio(a.get("requests_per_s"),
+                                                   b.get("requests_per_s"))),
+                  rounds="per-round ratios")
     rows.append((f"blink_score req/s / plain fetch req/s, {most} clients",
-                 f"pgbench, median of {len(rps)} per-round ratios", _spread(rps), ">=", 0.5))
+                 f"pgbench, {rps.taken_as}", rps, ">=", 0.5))
 
     pairs = results["latency"].get("one_client_pairs") or []
     extra = [p["added_over_kernel"] for p in pairs if p.get("added_over_kernel") is not None]
@@ -94,40 +100,41 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 if len(pairs) > len(extra) else "")
     added = [p["added_us"] for p in pairs if p.get("added_us") is not None]
     tl2cgen_us = _per_row_us(batch.get("kernel_tl2cgen_rows_per_s"))
+    worst = _spread(extra, pick="max")
     rows.append(("(blink_score p50 - fetch p50) / kernel per row, 1 client",
                  "both in one pgbench run in turns, p50s compared turn by turn, kernel "
-                 "timed next to it; worst of "
-                 f"{len(extra)} rounds (every round must pass){unjudged}"
+                 f"timed next to it; {worst.taken_as or 'no rounds'} (every round must pass)"
+                 f"{unjudged}"
                  + _tl2cgen_note(ratio(max(added), tl2cgen_us) if added else None),
-                 _spread(extra, pick="max"), "<=", 2.0))
+                 worst, "<=", 2.0))
 
     for n in ("4", "16"):
-        speedup = _round_values(points, "microservice", "blink_score_py", n,
-                                lambda a, b: ratio(a["p50_ms"], b["p50_ms"]))
+        speedup = _spread(_round_values(points, "microservice", "blink_score_py", n,
+                                        lambda a, b: ratio(a["p50_ms"], b["p50_ms"])),
+                          rounds="per-round ratios")
         rows.append((f"microservice p50 / blink_score p50, {n} clients",
-                     f"same Python client, median of {len(speedup)} per-round ratios",
-                     _spread(speedup), ">=", 12.0))
+                     f"same Python client, {speedup.taken_as}", speedup, ">=", 12.0))
 
     # The batch against the issue's limit for a score, reading the snapshots + running the
     # trees once, the reading a plain scan of the same table (docs/benchmarks.md, "The
     # batch's reference"); the kernel alone, the reference until session 18, beside it.
     read_us = _per_row_us(batch.get("table_read_rows_per_s"))
     batch_us = _per_row_us(batch.get("blink_score_batch_rows_per_s"))
-    paired = batch.get("blink_score_batch_round_ratios_to_read_and_kernel") or []
+    paired = _spread(batch.get("blink_score_batch_round_ratios_to_read_and_kernel") or [])
     alone = batch.get("blink_score_batch_round_ratios_to_kernel") or []
     rows.append(("blink_score_batch rows/s / (table read + raw kernel) rows/s",
                  f"same users, snapshots read in the statement; a row: table read "
                  f"{_fmt_us(read_us, 2)}, kernel {_fmt_us(kernel_us, 2)} (one thread), batch "
                  f"{_fmt_us(batch_us, 2)}"
-                 + (f"; median of {len(paired)} rounds, each side the faster of its two "
-                    "passes in the round (read and batch in turns, the kernel before and "
-                    "after)" if paired else "")
+                 + (f"; {paired.taken_as}, each side the faster of its two passes in the round "
+                    "(read and batch in turns, the kernel before and after)"
+                    if paired.taken_as else "")
                  + _one_pass_note(batch.get("blink_score_batch_round_ratios_one_pass"))
                  + _kernel_alone_note(statistics.median(alone) if alone
                                       else ratio(kernel_us, batch_us))
                  + _tl2cgen_note(ratio(batch.get("blink_score_batch_rows_per_s"),
                                        batch.get("kernel_tl2cgen_rows_per_s"))),
-                 _spread(paired) if paired else Figure(
+                 paired if paired.taken_as else Figure(
                      ratio(None if read_us is None or kernel_us is None else read_us + kernel_us,
                            batch_us)), ">=", 0.7))
     contrib = expl.get("lightgbm_pred_contrib_rows_per_s")
@@ -136,12 +143,12 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                  + _workers_note(expl, contrib),
                  Figure(ratio(expl.get("blink_rescore_pending_rows_per_s"), contrib)),
                  ">=", 1.5))
-    explained = expl.get("blink_explain_on_demand_round_ratios_to_pred_contrib") or []
+    explained = _spread(expl.get("blink_explain_on_demand_round_ratios_to_pred_contrib") or [])
     rows.append(("blink_explain on demand rows/s / pred_contrib rows/s",
-                 "nothing stored yet; pred_contrib one thread; median of "
-                 f"{len(explained)} rounds, each against the faster of the pred_contrib "
-                 "passes on the same users before and after it",
-                 _spread(explained) if explained else Figure(
+                 f"nothing stored yet; pred_contrib one thread; {explained.taken_as or 'one pass'}"
+                 ", each against the faster of the pred_contrib passes on the same users "
+                 "before and after it",
+                 explained if explained.taken_as else Figure(
                      ratio(expl.get("blink_explain_on_demand_rows_per_s"), contrib)), ">=", 0.9))
 
     parts = results["cold_start"].get("breakdown_medians", {})
@@ -169,7 +176,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"target": name, "measured_as": how, "value": figure.value,
                                  "goal": f"{op} {goal:g}", "pass": passed}
         if figure.low is not None:
-            entry.update(value_min=figure.low, value_max=figure.high)
+            entry.update(value_min=figure.low, value_max=figure.high, taken_as=figure.taken_as)
         if figure.interval is not None:
             low, high, coverage = figure.interval
             # The verdict is the median's; "shown" says whether its sampling error leaves

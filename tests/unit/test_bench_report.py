@@ -516,12 +516,15 @@ def test_runs_pool_their_rounds_into_one_median_and_a_narrower_interval():
             _run("c", [0.6, 0.715, 0.725, 0.74, 0.745, 0.77, 0.9])]
     alone = [targets.judge(run)[5] for run in runs]
     assert all(t["pass"] and not t["shown"] for t in alone)
+    # How each value was taken is its own field (pooling reads it, not measured_as).
+    assert all(t["taken_as"] == "median of 7 rounds" for t in alone)
     judged = {t["target"]: t for t in pooled.pooled(runs)}
     batch = judged["blink_score_batch rows/s / (table read + raw kernel) rows/s"]
     every = sorted(v for run in runs
                    for v in run["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"])
     assert batch["value"] == every[10] and batch["interval_low"] == every[5] > 0.7
     assert batch["shown"]
+    assert batch["taken_as"] == "median of 21 rounds"
     assert batch["measured_as"] == "median of 21 rounds of 3 runs pooled: a, b, c"
     # The latency points pool their rounds too (2 per run in _results), the one-client
     # target its pairs; a run's single figures (rescoring, cold start, memory) are left out.
