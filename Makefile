@@ -16,7 +16,7 @@ SERVER_STAMP := $(SERVER_VENV)/.blink-installed
 export BLINK_STATE_DIR := $(STATE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv native native-install test test-unit demo dsn psql stop lint clean train blink replica shards bench bench-pooled bench-scaleout freeze schema fuzz validate
+.PHONY: help deps venv native native-install test test-unit demo dsn psql stop lint clean train blink replica shards bench bench-pooled bench-ab bench-scaleout freeze schema fuzz validate
 
 help:
 	@echo "make demo   start the project-local PostgreSQL, install blink, score a few users"
@@ -30,6 +30,7 @@ help:
 	@echo "make shards  a router and two shards around the demo cluster (docs/scale-out.md)"
 	@echo "make bench  benchmarks;  make bench-scaleout  the sharding router's cost;  make fuzz  the long fuzz run"
 	@echo "make bench-pooled  the round-based targets over every run of the newest run's commit (RUNS='a.json b.json' names them)"
+	@echo "make bench-ab VARIANT=x.c  a changed blink_native.c against the module, blink_score_batch pair by pair (~5 min)"
 	@echo "make validate  monitoring's many-seed validation (10 seeds x 7 scenarios, ~10 min)"
 	@echo "make native  build blink_native (blink_score in C);  make native-install  copy it into pg_config --pkglibdir (root)"
 
@@ -104,6 +105,12 @@ bench: venv
 # run and every earlier run of the same commit.
 bench-pooled: venv
 	$(PY) -m bench.pooled $(RUNS)
+
+# A variant of db/native/blink_native.c against the module, batch by batch in one bench
+# server (bench/native_ab.py); QUICK=1 on the quick bench's data; ARGS='--pairs 200'.
+bench-ab: venv
+	@test -n "$(VARIANT)" || { echo "make bench-ab: name the variant, VARIANT=path/to/blink_native.c" >&2; exit 2; }
+	$(PY) -m bench.native_ab $(VARIANT) $(if $(QUICK),--quick) $(ARGS)
 
 # The sharding router's cost: router hop vs the shard directly, throughput with 1 and 2 shards.
 bench-scaleout: venv

@@ -45,6 +45,14 @@ def build(directory: Path | None = None) -> Path:
     digest = hashlib.sha256(SOURCE.read_bytes() + str(PG_BIN).encode()).hexdigest()
     if target.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return target
+    compile_module(SOURCE, target)
+    stamp.write_text(digest + "\n")
+    return target
+
+
+def compile_module(source: Path, target: Path) -> None:
+    """Compile ``source`` into the module file ``target`` with the flags blink ships with
+    (bench.native_ab builds a variant of the module this way too)."""
     include = _pg_config("--includedir-server")
     if not (Path(include) / "postgres.h").exists():
         raise NativeBuildError(
@@ -52,20 +60,19 @@ def build(directory: Path | None = None) -> Path:
             " install postgresql-server-dev-15 (Debian)")
     if shutil.which("gcc") is None:
         raise NativeBuildError("gcc is not installed: install gcc (Debian)")
+    directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)  # the server user reads it
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        partial = Path(tmp) / f"{MODULE}.so"
+        partial = Path(tmp) / target.name
         done = subprocess.run(
             ["gcc", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", "-std=gnu99",
-             f"-I{include}", "-o", str(partial), str(SOURCE)],
+             f"-I{include}", "-o", str(partial), str(source)],
             capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise NativeBuildError(f"gcc failed on {SOURCE.name}: {done.stderr[-2000:]}")
+            raise NativeBuildError(f"gcc failed on {source.name}: {done.stderr[-2000:]}")
         partial.chmod(0o755)
         os.replace(partial, target)
-    stamp.write_text(digest + "\n")
-    return target
 
 
 def _pg_config(option: str) -> str:

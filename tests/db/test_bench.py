@@ -151,3 +151,36 @@ def test_quick_bench_writes_json_with_every_section_and_a_png(tmp_path):
                                                  abs=1e-4)
     # The printed table carries every target's verdict.
     assert done.stdout.count("PASS") + done.stdout.count("FAIL") == 10
+
+
+def _native_ab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench.native_ab", "--quick", *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+
+
+def test_native_ab_times_a_variant_pair_by_pair_and_refuses_other_answers(tmp_path):
+    # The module against itself: same answers, then the pairs' differences and interval.
+    done = _native_ab(str(REPO_ROOT / "db" / "native" / "blink_native.c"), "--pairs", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same answers for all 2,000 users; 6 pairs of batches" in done.stdout
+    assert re.search(r"median [+-]\d\.\d{3} µs a row, its 96\.9% interval [+-]\d\.\d{3} to "
+                     r"[+-]\d\.\d{3}; the variant faster in \d of 6 pairs", done.stdout)
+    # A variant that halves every probability: refused before anything is timed, naming the
+    # first element that differs. Its module file is removed.
+    source = (REPO_ROOT / "db" / "native" / "blink_native.c").read_text()
+    halved = source.replace("l->p = q->out[r];", "l->p = q->out[r] / 2;")
+    assert halved != source
+    variant = tmp_path / "halved.c"
+    variant.write_text(halved)
+    done = _native_ab(str(variant), "--pairs", "2")
+    assert done.returncode == 2
+    assert "the variant answers differently from the module: element 1: (" in done.stderr
+    assert "pairs of batches" not in done.stdout
+    from devenv import native
+    assert not list(native.module_dir().glob("blink_native_ab_*.so"))
+    # A file gcc rejects: refused before the data is prepared.
+    broken = tmp_path / "broken.c"
+    broken.write_text("int broken(")
+    done = _native_ab(str(broken))
+    assert done.returncode == 2 and "gcc failed on broken.c" in done.stderr
+    assert "starting a throwaway PostgreSQL cluster" not in done.stdout
