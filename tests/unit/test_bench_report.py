@@ -327,6 +327,12 @@ def test_targets_fail_past_their_goals_and_say_n_a_without_a_figure():
     assert [verdicts[i]["pass"] for i in (0, 6, 9)] == [None, None, None]
     missing["targets"] = verdicts
     assert table(missing).count("n/a") >= 3
+    # No latency rounds at all: no verdict, and the line says why.
+    bare = _results()
+    bare["latency"]["points"], bare["latency"]["one_client_pairs"] = {}, []
+    judged = targets.judge(bare)
+    assert [judged[i]["pass"] for i in (1, 2, 3, 4)] == [None] * 4
+    assert all("no rounds" in judged[i]["measured_as"] for i in (1, 2, 3, 4))
 
 
 def test_a_round_without_requests_is_named_and_not_judged():
