@@ -35,11 +35,10 @@ from bench.throughput import BATCH_ALL, SERVER_IDS, ids_on_server
 from devenv import native
 
 VARIANT_BATCH = f"SELECT count(probability_default) FROM blink_score_batch_ab({SERVER_IDS})"
-# Every answer of a batch, in input order: what the two builds must agree on.
-ANSWERS = ("SELECT array_agg(({0})::text ORDER BY n) FROM {1}({2}) WITH ORDINALITY AS r("
-           "user_id, probability_default, decision, risk_band, model_id, snapshot_id, "
-           "snapshot_at, n)")
-ANSWER_ROW = "user_id, probability_default, decision, risk_band, model_id, snapshot_id, snapshot_at"
+# Every answer of a batch, each row whole as text, in input order: what the two builds must
+# agree on (float8's text is exact).
+ANSWERS = ("SELECT array_agg(r::text ORDER BY r.ordinality) "
+           "FROM {0}({1}) WITH ORDINALITY AS r")
 
 
 class Comparison(NamedTuple):
@@ -95,7 +94,7 @@ def check_same_answers(app: psycopg.Connection) -> None:
 
 
 def _answers(app: psycopg.Connection, function: str) -> list[str]:
-    row = app.execute(ANSWERS.format(ANSWER_ROW, function, SERVER_IDS)).fetchone()
+    row = app.execute(ANSWERS.format(function, SERVER_IDS)).fetchone()
     return list(row[0] or []) if row else []
 
 
