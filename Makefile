@@ -30,7 +30,7 @@ help:
 	@echo "make shards  a router and two shards around the demo cluster (docs/scale-out.md)"
 	@echo "make bench  benchmarks;  make bench-scaleout  the sharding router's cost;  make fuzz  the long fuzz run"
 	@echo "make bench-pooled  the round-based targets over every run of the newest run's commit (RUNS='a.json b.json' names them)"
-	@echo "make bench-ab VARIANT=x.c  a changed blink_native.c against the module, blink_score_batch pair by pair (~5 min)"
+	@echo "make bench-ab VARIANT=x.c  a changed blink_native.c against the module, blink_score_batch pair by pair (~2 min)"
 	@echo "make validate  monitoring's many-seed validation (10 seeds x 7 scenarios, ~10 min)"
 	@echo "make native  build blink_native (blink_score in C);  make native-install  copy it into pg_config --pkglibdir (root)"
 

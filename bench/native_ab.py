@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,7 +30,7 @@ import psycopg
 from bench import config as bench_config
 from bench.environment import APP_ROLE, Environment, prepare
 from bench.stats import median_interval
-from bench.throughput import BATCH_ALL, SERVER_IDS, ids_on_server
+from bench.throughput import BATCH_ALL, SERVER_IDS, ids_on_server, timed_statement
 from devenv import native
 
 VARIANT_BATCH = f"SELECT count(probability_default) FROM blink_score_batch_ab({SERVER_IDS})"
@@ -98,12 +97,6 @@ def _answers(app: psycopg.Connection, function: str) -> list[str]:
     return list(row[0] or []) if row else []
 
 
-def _per_row_us(app: psycopg.Connection, sql: str, rows: int) -> float:
-    start = time.perf_counter()
-    app.execute(sql).fetchone()
-    return (time.perf_counter() - start) * 1e6 / rows
-
-
 def compare(app: psycopg.Connection, rows: int, pairs: int) -> Comparison:
     """``pairs`` pairs of one batch each, module and variant in alternating order."""
     module: list[float] = []
@@ -111,7 +104,7 @@ def compare(app: psycopg.Connection, rows: int, pairs: int) -> Comparison:
     for k in range(pairs):
         order = ((BATCH_ALL, module), (VARIANT_BATCH, variant))
         for sql, times in order if k % 2 == 0 else order[::-1]:
-            times.append(_per_row_us(app, sql, rows))
+            times.append(timed_statement(app, sql, [])[0] * 1e6 / rows)
     return Comparison([a - b for a, b in zip(module, variant, strict=True)],
                       statistics.median(module), statistics.median(variant))
 
@@ -119,23 +112,19 @@ def compare(app: psycopg.Connection, rows: int, pairs: int) -> Comparison:
 def run(env: Environment, module: Path, pairs: int, any_answers: bool = False,
         log: Any = print) -> dict[str, Any]:
     """Check and time the variant built as ``module`` (build_variant) in ``env`` against
-    the module, then remove its file."""
-    try:
-        users = list(env.population.user_ids)
-        with env.connect() as admin, psycopg.connect(env.dsn(APP_ROLE),
-                                                     autocommit=True) as app:
-            define_variant(admin, module)
-            ids_on_server(app, users)
-            if any_answers:
-                log(f"answers not compared (--any-answers); {pairs} pairs of batches")
-            else:
-                check_same_answers(app)
-                log(f"same answers for all {len(users):,} users; {pairs} pairs of batches")
-            for sql in (BATCH_ALL, VARIANT_BATCH):  # each build loaded and warm
-                app.execute(sql).fetchone()
-            return compare(app, len(users), pairs).summary()
-    finally:
-        module.unlink(missing_ok=True)
+    the module."""
+    users = list(env.population.user_ids)
+    with env.connect() as admin, psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
+        define_variant(admin, module)
+        ids_on_server(app, users)
+        if any_answers:
+            log(f"answers not compared (--any-answers); {pairs} pairs of batches")
+        else:
+            check_same_answers(app)
+            log(f"same answers for all {len(users):,} users; {pairs} pairs of batches")
+        for sql in (BATCH_ALL, VARIANT_BATCH):  # each build loaded and warm
+            app.execute(sql).fetchone()
+        return compare(app, len(users), pairs).summary()
 
 
 def report(summary: dict[str, Any]) -> str:

@@ -84,7 +84,8 @@ def function_exists(conn: psycopg.Connection, signature: str) -> bool:
     return bool(row and row[0])
 
 
-def _timed_statement(conn: psycopg.Connection, sql: str, params: list[Any]) -> tuple[float, Any]:
+def timed_statement(conn: psycopg.Connection, sql: str, params: list[Any]) -> tuple[float, Any]:
+    """Wall seconds of one run of ``sql`` and its first row."""
     start = time.perf_counter()
     result = conn.execute(sql, params).fetchone()
     return time.perf_counter() - start, result
@@ -285,7 +286,7 @@ def explanations(env: Environment, rows: int, rescore_users: int, rescore_second
         return time.perf_counter() - start
 
     def explain_seconds(app: psycopg.Connection, part: slice) -> float:
-        return _timed_statement(app, EXPLAIN_ALL, [users[part]])[0]
+        return timed_statement(app, EXPLAIN_ALL, [users[part]])[0]
 
     result: dict[str, Any] = {"rows": rows, "absent": []}
     with psycopg.connect(env.dsn(APP_ROLE), autocommit=True) as app:
@@ -304,7 +305,7 @@ def explanations(env: Environment, rows: int, rescore_users: int, rescore_second
             result["lightgbm_pred_contrib_rows_per_s"] = rows_per_s(rows, contrib_s)
             result["blink_explain_on_demand_rows_per_s"] = rows_per_s(rows, explain_s)
             result["blink_explain_on_demand_round_ratios_to_pred_contrib"] = ratios
-            seconds, _ = _timed_statement(app, EXPLAIN_ALL, [users])
+            seconds, _ = timed_statement(app, EXPLAIN_ALL, [users])
             result["blink_explain_stored_rows_per_s"] = rows_per_s(rows, seconds)
         else:
             result["absent"].append("blink_explain(text)")
@@ -314,7 +315,7 @@ def explanations(env: Environment, rows: int, rescore_users: int, rescore_second
     with env.connect() as admin:
         if function_exists(admin, RESCORE_SIGNATURE):
             warm_rescoring(admin)
-            seconds, row = _timed_statement(
+            seconds, row = timed_statement(
                 admin, "SELECT blink_rescore_pending(%s, %s, 500)",
                 [rescore_users // 2, rescore_seconds])
             summary = row[0]
@@ -413,12 +414,12 @@ def idle_ticks(conn: psycopg.Connection, max_seconds: float) -> dict[str, Any]:
     since: list[float] = []
     every: list[float] = []
     for _ in range(IDLE_TICKS):
-        seconds, (summary,) = _timed_statement(conn, RESCORE_ONCE, [max_seconds])
+        seconds, (summary,) = timed_statement(conn, RESCORE_ONCE, [max_seconds])
         if summary["scored"] or summary["full_scans"]:
             raise RuntimeError(f"an idle tick scored or read every user: {summary}")
         since.append(seconds)
         conn.execute("UPDATE blink.rescore_cursors SET swept_at = swept_at - interval '2 days'")
-        seconds, (summary,) = _timed_statement(conn, RESCORE_ONCE, [max_seconds])
+        seconds, (summary,) = timed_statement(conn, RESCORE_ONCE, [max_seconds])
         if summary["scored"] or summary["full_scans"] != [summary["champion_id"]]:
             raise RuntimeError(f"a full scan tick scored or did not read every user: {summary}")
         every.append(seconds)

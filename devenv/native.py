@@ -35,10 +35,7 @@ def module_dir() -> Path:
 
 def build(directory: Path | None = None) -> Path:
     """Compile the module into ``directory`` (default ``module_dir()``) unless the file
-    there was built from the same source; returns its path.
-
-    Written under a temporary name and renamed: a running server keeps the file it mapped.
-    """
+    there was built from the same source; returns its path."""
     directory = directory or module_dir()
     target = directory / f"{MODULE}.so"
     stamp = directory / f"{MODULE}.sha256"
@@ -52,7 +49,8 @@ def build(directory: Path | None = None) -> Path:
 
 def compile_module(source: Path, target: Path) -> None:
     """Compile ``source`` into the module file ``target`` with the flags blink ships with
-    (bench.native_ab builds a variant of the module this way too)."""
+    (bench.native_ab builds a variant of the module this way too). Written under a temporary
+    name and renamed: a running server keeps the file it mapped."""
     include = _pg_config("--includedir-server")
     if not (Path(include) / "postgres.h").exists():
         raise NativeBuildError(
