@@ -174,13 +174,18 @@ def write_json(results: dict[str, Any], path: Path) -> None:
 
 
 def write_chart(results: dict[str, Any], path: Path) -> None:
-    """Three panels: latency percentiles by clients, batch rows/s, cold start and reload."""
+    """Four panels: latency percentiles by clients, batch rows/s, cold start and reload, and
+    below them every target's distance to its goal."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    fig = plt.figure(figsize=(17, 10), layout="constrained")
+    # two subfigures, so the targets' long labels do not squeeze the panels above them
+    subfigures: Any = fig.subfigures(2, 1, height_ratios=[1, 0.8])
+    top, bottom = subfigures
+    axes = top.subplots(1, 3)
     ax = axes[0]
     for name, per_clients in results["latency"]["points"].items():
         xs = [int(n) for n in per_clients]
@@ -230,11 +235,38 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("ms")
     ax.set_title("First call of a session, split; model reload")
     ax.legend(fontsize=8)
+    _targets_panel(bottom.subplots(), results.get("targets") or [])
     fig.suptitle(f"blink benchmark {results['meta']['timestamp']} — {results['meta']['machine']}",
                  fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _targets_panel(ax: Any, judged: list[dict[str, Any]]) -> None:
+    """Each target's value as a factor past its goal (bench.targets.to_goal, log scale: right
+    of 1 passes), with its median's interval; a hollow marker when the interval holds the
+    goal (the rounds do not show the verdict)."""
+    from bench.targets import TO_GOAL_MAX
+
+    shown = [t for t in judged if t.get("to_goal") is not None]
+    for y, t in enumerate(reversed(shown)):
+        color = "tab:green" if t["pass"] else "tab:red"
+        bounds = t.get("to_goal_interval")
+        if bounds:
+            ax.plot(bounds, [y, y], color=color, linewidth=2, alpha=0.6)
+        ax.plot([t["to_goal"]], [y], "o", markersize=8, color=color,
+                markerfacecolor=color if t.get("shown", True) else "white")
+        ax.annotate(f"{t['value']:.3g} ({t['goal']})", (t["to_goal"], y),
+                    textcoords="offset points", xytext=(8, 4), fontsize=8)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(shown)), [t["target"] for t in reversed(shown)], fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(1 / TO_GOAL_MAX / 1.2, TO_GOAL_MAX * 1.5)
+    ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("value past its goal, × (log): right of the dashed line passes; line = "
+                  "the median's interval, hollow = the interval holds the goal")
+    ax.set_title("Targets (issue 12), each against its reference in this run")
 
 
 def _interval(bounds: list[float] | None) -> str:

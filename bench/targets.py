@@ -174,7 +174,8 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
 
         passed = None if figure.value is None else meets(figure.value)
         entry: dict[str, Any] = {"target": name, "measured_as": how, "value": figure.value,
-                                 "goal": f"{op} {goal:g}", "pass": passed}
+                                 "goal": f"{op} {goal:g}", "pass": passed,
+                                 "to_goal": to_goal(figure.value, op, goal)}
         if figure.low is not None:
             entry.update(value_min=figure.low, value_max=figure.high, taken_as=figure.taken_as)
         if figure.interval is not None:
@@ -183,9 +184,30 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
             # the goal outside the interval, so the rounds show that verdict, not a coin
             # toss around the goal (docs/benchmarks.md, method notes).
             entry.update(interval_low=low, interval_high=high, interval_coverage=coverage,
-                         shown=meets(low) == meets(high))
+                         shown=meets(low) == meets(high),
+                         to_goal_interval=sorted((_factor(low, op, goal),
+                                                  _factor(high, op, goal))))
         out.append(entry)
     return out
+
+
+TO_GOAL_MAX = 10.0  # factors are kept within 1/10 and 10 (a ceiling's 0 is infinitely past)
+
+
+def to_goal(value: float | None, op: str, goal: float) -> float | None:
+    """How far a value lies past its goal, as a factor above 1 on the passing side and below
+    1 on the failing one: value / goal for a floor (">="), goal / value for a ceiling
+    ("<="), kept within 1/TO_GOAL_MAX and TO_GOAL_MAX. One scale for every target, so the
+    chart can put them side by side (bench.report.write_chart)."""
+    return None if value is None else _factor(value, op, goal)
+
+
+def _factor(value: float, op: str, goal: float) -> float:
+    if op == ">=":
+        factor = value / goal
+    else:
+        factor = goal / value if value > 0 else TO_GOAL_MAX
+    return round(min(max(factor, 1 / TO_GOAL_MAX), TO_GOAL_MAX), 4)
 
 
 def _tl2cgen_note(value: float | None) -> str:

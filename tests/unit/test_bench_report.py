@@ -506,6 +506,40 @@ def test_a_median_verdict_says_whether_its_rounds_show_it():
     assert "interval_low" not in targets.judge(results)[2]
 
 
+def test_every_target_says_how_far_past_its_goal_it_lies_on_one_scale():
+    assert targets.to_goal(0.77, ">=", 0.7) == 1.1  # a floor: value / goal
+    assert targets.to_goal(0.35, ">=", 0.7) == 0.5  # below 1: failing
+    assert targets.to_goal(1.2, "<=", 1.5) == 1.25  # a ceiling: goal / value
+    assert targets.to_goal(3.0, "<=", 1.5) == 0.5
+    assert targets.to_goal(0.0, "<=", 2.0) == targets.TO_GOAL_MAX  # no time added at all
+    assert targets.to_goal(500.0, ">=", 12.0) == targets.TO_GOAL_MAX
+    assert targets.to_goal(0.0, ">=", 0.7) == 1 / targets.TO_GOAL_MAX
+    assert targets.to_goal(None, ">=", 0.7) is None
+    results = _results()
+    results["batch"]["blink_score_batch_round_ratios_to_read_and_kernel"] = [
+        0.6, 0.62, 0.65, 0.68, 0.69, 0.7, 0.71, 0.8, 0.81, 0.82, 0.84, 0.9, 0.95, 1.0, 0.55]
+    for entry in targets.judge(results):
+        if entry["value"] is None:
+            assert entry["to_goal"] is None
+            continue
+        # past 1 exactly when the target passes, whichever way its goal points
+        assert (entry["to_goal"] >= 1) == entry["pass"], entry
+        if "interval_low" in entry:
+            low, high = entry["to_goal_interval"]
+            assert low <= entry["to_goal"] <= high
+            assert entry["shown"] == ((low >= 1) == (high >= 1))
+
+
+def test_the_chart_draws_the_targets_beside_the_figures(tmp_path):
+    from bench.report import write_chart
+
+    results = _results()
+    results["targets"] = targets.judge(results)
+    path = tmp_path / "run.png"
+    write_chart(results, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def _run(stamp, batch_rounds, **config):
     results = _results()
     results["meta"]["timestamp"] = stamp
