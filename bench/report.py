@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import ratio
+from bench.targets import TO_GOAL_MAX
 
 # target -> the reference its p50 ratio is taken to (same driver, same clients)
 REFERENCES = {"blink_score": "floor", "blink_score_py": "microservice",
@@ -246,10 +247,8 @@ def _targets_panel(ax: Any, judged: list[dict[str, Any]]) -> None:
     """Each target's value as a factor past its goal (bench.targets.to_goal, log scale: right
     of 1 passes), with its median's interval; a hollow marker when the interval holds the
     goal (the rounds do not show the verdict)."""
-    from bench.targets import TO_GOAL_MAX
-
-    shown = [t for t in judged if t.get("to_goal") is not None]
-    for y, t in enumerate(reversed(shown)):
+    plotted = [t for t in judged if t.get("to_goal") is not None]
+    for y, t in enumerate(reversed(plotted)):
         color = "tab:green" if t["pass"] else "tab:red"
         bounds = t.get("to_goal_interval")
         if bounds:
@@ -259,7 +258,7 @@ def _targets_panel(ax: Any, judged: list[dict[str, Any]]) -> None:
         ax.annotate(f"{t['value']:.3g} ({t['goal']})", (t["to_goal"], y),
                     textcoords="offset points", xytext=(8, 4), fontsize=8)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(shown)), [t["target"] for t in reversed(shown)], fontsize=8)
+    ax.set_yticks(range(len(plotted)), [t["target"] for t in reversed(plotted)], fontsize=8)
     ax.set_xscale("log")
     ax.set_xlim(1 / TO_GOAL_MAX / 1.2, TO_GOAL_MAX * 1.5)
     ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10]

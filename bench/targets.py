@@ -203,11 +203,13 @@ def to_goal(value: float | None, op: str, goal: float) -> float | None:
 
 
 def _factor(value: float, op: str, goal: float) -> float:
+    # Not rounded: a value a hair short of its goal (11.9999 for >= 12) must stay below 1,
+    # as its verdict does.
     if op == ">=":
         factor = value / goal
     else:
         factor = goal / value if value > 0 else TO_GOAL_MAX
-    return round(min(max(factor, 1 / TO_GOAL_MAX), TO_GOAL_MAX), 4)
+    return min(max(factor, 1 / TO_GOAL_MAX), TO_GOAL_MAX)
 
 
 def _tl2cgen_note(value: float | None) -> str:

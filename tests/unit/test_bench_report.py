@@ -507,10 +507,13 @@ def test_a_median_verdict_says_whether_its_rounds_show_it():
 
 
 def test_every_target_says_how_far_past_its_goal_it_lies_on_one_scale():
-    assert targets.to_goal(0.77, ">=", 0.7) == 1.1  # a floor: value / goal
-    assert targets.to_goal(0.35, ">=", 0.7) == 0.5  # below 1: failing
-    assert targets.to_goal(1.2, "<=", 1.5) == 1.25  # a ceiling: goal / value
-    assert targets.to_goal(3.0, "<=", 1.5) == 0.5
+    assert targets.to_goal(0.77, ">=", 0.7) == pytest.approx(1.1)  # a floor: value / goal
+    assert targets.to_goal(0.35, ">=", 0.7) == pytest.approx(0.5)  # below 1: failing
+    assert targets.to_goal(1.2, "<=", 1.5) == pytest.approx(1.25)  # a ceiling: goal / value
+    assert targets.to_goal(3.0, "<=", 1.5) == pytest.approx(0.5)
+    # a hair short of the goal stays short of 1, as its verdict fails, either way round
+    assert targets.to_goal(11.9999, ">=", 12.0) < 1 < targets.to_goal(12.0001, ">=", 12.0)
+    assert targets.to_goal(1.5001, "<=", 1.5) < 1 <= targets.to_goal(1.5, "<=", 1.5)
     assert targets.to_goal(0.0, "<=", 2.0) == targets.TO_GOAL_MAX  # no time added at all
     assert targets.to_goal(500.0, ">=", 12.0) == targets.TO_GOAL_MAX
     assert targets.to_goal(0.0, ">=", 0.7) == 1 / targets.TO_GOAL_MAX
